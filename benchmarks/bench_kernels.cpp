@@ -1,0 +1,85 @@
+// Kernel-level benchmarks: dmin::kernels::gemm at the shapes DMIN's hot paths use.
+//
+//   build/benchmarks/bench_kernels [--benchmark_filter=paper]     (DMIN_PEAK_GFLOPS=<fma_peak> adds "of_peak")
+//
+// BM_gemm/M/N/K: C[M×N] = A[M×K]·B[K×N] (+C for the accumulate variants), all row-major, as Scorer
+// calls it. Named shapes: per candidate and head, the attention MLP runs layer 1's factored part
+// (nv positions × D → A1, accumulate onto g_l + a0) and layer 2 (A1 → A2); per block of 32
+// candidates the DNN runs its candidate-part first layer and the hidden layers.
+#include <benchmark/benchmark.h>
+
+#include <dmin/aligned.hpp>
+#include <dmin/kernels/gemm.hpp>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+namespace {
+
+void fill(dmin::AlignedBuffer& b, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (std::size_t i = 0; i < b.size(); ++i) b.data()[i] = u(rng);
+}
+
+void counters(benchmark::State& st, double flops) {
+    st.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+    if (const char* p = std::getenv("DMIN_PEAK_GFLOPS")) {
+        const double peak = std::atof(p);
+        if (peak > 0)
+            st.counters["of_peak"] = benchmark::Counter(flops / (peak * 1e9), benchmark::Counter::kIsIterationInvariantRate);
+    }
+}
+
+/// C[M×N] = A[M×K]·B[K×N] (+ bias, or + C when range(3) == 1); args: M, N, K, accumulate.
+void BM_gemm(benchmark::State& st) {
+    const int M = static_cast<int>(st.range(0)), N = static_cast<int>(st.range(1)), K = static_cast<int>(st.range(2));
+    const bool acc = st.range(3) != 0;
+    dmin::AlignedBuffer A(static_cast<std::size_t>(M * K + 32)), B(static_cast<std::size_t>(K * N + 32)),
+        C(static_cast<std::size_t>(M * N + 32)), bias(static_cast<std::size_t>(N + 32));
+    fill(A, 1);
+    fill(B, 2);
+    fill(bias, 3);
+    for (auto _ : st) {
+        if (acc) dmin::kernels::gemm(M, N, K, A.data(), K, B.data(), N, C.data(), N, nullptr, dmin::kernels::Init::accumulate);
+        else dmin::kernels::gemm(M, N, K, A.data(), K, B.data(), N, C.data(), N, bias.data(), dmin::kernels::Init::bias);
+        benchmark::DoNotOptimize(C.data());
+        benchmark::ClobberMemory();
+    }
+    counters(st, 2.0 * M * N * K);
+}
+
+struct Shape {
+    const char* name;
+    int M, N, K, acc;
+};
+
+// clang-format off
+const Shape kShapes[] = {
+    // per candidate × head: attention MLP (paper: nv = L = 50, D = 32, A1 = 80, A2 = 40)
+    {"paper/attn1_Wd", 50, 80, 32, 1},   {"paper/attn2", 50, 40, 80, 0},
+    {"large/attn1_Wd", 100, 80, 64, 1},  {"large/attn2", 100, 40, 80, 0},
+    {"small/attn1_Wd", 5, 80, 8, 1},     {"small/attn2", 5, 40, 80, 0},
+    // per block of 32 candidates: DNN (paper: candidate width 160 → 512 → 128 → 64)
+    {"paper/dnn1_cand", 32, 512, 160, 1}, {"paper/dnn2", 32, 128, 512, 0}, {"paper/dnn3", 32, 64, 128, 0},
+    {"large/dnn1_cand", 32, 1024, 320, 1}, {"large/dnn2", 32, 512, 1024, 0}, {"large/dnn3", 32, 256, 512, 0},
+    // per request (user phase, paper): QKV projection, FFN
+    {"paper/user_qkv", 50, 96, 32, 0}, {"paper/user_ffn1", 50, 64, 32, 0}, {"paper/user_ffn2", 50, 32, 64, 0},
+    // a square reference point
+    {"ref/128x128x128", 128, 128, 128, 0},
+};
+// clang-format on
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (const auto& s : kShapes)
+        benchmark::RegisterBenchmark((std::string("BM_gemm/") + s.name).c_str(), BM_gemm)
+            ->Args({s.M, s.N, s.K, s.acc});
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

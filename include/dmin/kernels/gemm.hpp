@@ -1,0 +1,103 @@
+// dmin/kernels/gemm.hpp — register-blocked C = A·B (+ bias | + C) for the small row-major shapes of DMIN.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "dmin/kernels/simd.hpp"
+
+namespace dmin::kernels {
+
+/// How C is initialised before A·B is added.
+enum class Init { zero, bias, accumulate };
+
+namespace detail {
+
+template <int MR, int NV>
+inline void gemm_block(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int ncols,
+                       const float* bias, Init init) {
+    constexpr int W = vfloat::size;
+    vfloat c[MR][NV];
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) {
+            if (init == Init::bias) c[r][v] = vfloat::load(bias + v * W);
+            else if (init == Init::accumulate && (v + 1) * W <= ncols) c[r][v] = vfloat::load(C + r * ldc + v * W);
+            else if (init == Init::accumulate) {
+                float tmp[W] = {};
+                const int n = std::min(W, ncols - v * W);
+                for (int j = 0; j < n; ++j) tmp[j] = C[r * ldc + v * W + j];
+                c[r][v] = vfloat::load(tmp);
+            } else c[r][v] = vfloat(0.0f);
+        }
+    for (int k = 0; k < K; ++k) {
+        vfloat b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = vfloat::load(B + k * ldb + v * W);
+        for (int r = 0; r < MR; ++r) {
+            const vfloat a(A[r * lda + k]);
+            for (int v = 0; v < NV; ++v) c[r][v] = fma(a, b[v], c[r][v]);
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) {
+            if ((v + 1) * W <= ncols) c[r][v].store(C + r * ldc + v * W);
+            else {
+                float tmp[W];
+                c[r][v].store(tmp);
+                const int n = std::min(W, ncols - v * W);
+                for (int j = 0; j < n; ++j) C[r * ldc + v * W + j] = tmp[j];
+            }
+        }
+}
+
+template <int MR>
+inline void gemm_rows(int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+                      const float* bias, Init init) {
+    constexpr int W = vfloat::size;
+    constexpr int NV = W >= 16 ? 4 : 2;  // 4x4 zmm or 4x2 ymm accumulators
+    int n = 0;
+    for (; n + NV * W <= N; n += NV * W)
+        gemm_block<MR, NV>(K, A, lda, B + n, ldb, C + n, ldc, NV * W, bias ? bias + n : nullptr, init);
+    const int rest = N - n;
+    if (rest <= 0) return;
+    const int nv = (rest + W - 1) / W;
+    const float* bb = bias ? bias + n : nullptr;
+    switch (nv) {
+        case 1: gemm_block<MR, 1>(K, A, lda, B + n, ldb, C + n, ldc, rest, bb, init); break;
+        case 2: gemm_block<MR, 2>(K, A, lda, B + n, ldb, C + n, ldc, rest, bb, init); break;
+        case 3: gemm_block<MR, 3>(K, A, lda, B + n, ldb, C + n, ldc, rest, bb, init); break;
+        default: gemm_block<MR, 4>(K, A, lda, B + n, ldb, C + n, ldc, rest, bb, init); break;
+    }
+}
+
+}  // namespace detail
+
+/// C[M×N] = A[M×K]·B[K×N] + init, all row-major with leading dimensions lda, ldb, ldc.
+/// Init::bias adds bias[N] to every row; Init::accumulate adds to the existing C.
+/// Preconditions: every row of B, and bias, is readable up to N rounded up to the vector width
+/// (dmin's arenas guarantee kReadSlack floats after every buffer); only N columns of C are written.
+inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+                 const float* bias = nullptr, Init init = Init::zero) {
+    if (init == Init::bias && !bias) init = Init::zero;
+    constexpr int MR = 4;
+    int m = 0;
+    for (; m + MR <= M; m += MR) detail::gemm_rows<MR>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init);
+    switch (M - m) {
+        case 1: detail::gemm_rows<1>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init); break;
+        case 2: detail::gemm_rows<2>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init); break;
+        case 3: detail::gemm_rows<3>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init); break;
+        default: break;
+    }
+}
+
+/// The obvious triple loop, in double precision accumulation: the oracle for gemm in tests.
+inline void gemm_reference(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+                           const float* bias = nullptr, Init init = Init::zero) {
+    for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+            double s = init == Init::bias && bias ? bias[j] : (init == Init::accumulate ? C[i * ldc + j] : 0.0);
+            for (int k = 0; k < K; ++k) s += static_cast<double>(A[i * lda + k]) * B[k * ldb + j];
+            C[i * ldc + j] = static_cast<float>(s);
+        }
+}
+
+}  // namespace dmin::kernels

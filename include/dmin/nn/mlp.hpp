@@ -1,0 +1,77 @@
+// dmin/nn/mlp.hpp — Linear layers (weights stored transposed, BatchNorm folded) and FuxiCTR MLP_Block stacks.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "dmin/kernels/gemm.hpp"
+#include "dmin/kernels/rowops.hpp"
+#include "dmin/nn/activation.hpp"
+
+namespace dmin::nn {
+
+/// y = x·W^T + b with W^T stored row-major as [in, out] (`wt`), so a batch of rows is one gemm.
+struct Linear {
+    int in = 0, out = 0;
+    float* wt = nullptr;  ///< [in, out]; mutable only while the model is being built
+    float* b = nullptr;   ///< [out] or null
+
+    /// Y[rows×out] = X[rows×in]·W^T + b.
+    void forward(int rows, const float* X, int ldx, float* Y, int ldy) const {
+        kernels::gemm(rows, out, in, X, ldx, wt, out, Y, ldy, b, b ? kernels::Init::bias : kernels::Init::zero);
+    }
+    /// Y += X·W^T (no bias).
+    void accumulate(int rows, const float* X, int ldx, float* Y, int ldy) const {
+        kernels::gemm(rows, out, in, X, ldx, wt, out, Y, ldy, nullptr, kernels::Init::accumulate);
+    }
+};
+
+/// One hidden layer of an MLP_Block: Linear (BatchNorm folded in) then an activation.
+struct Hidden {
+    Linear lin;
+    Act act = Act::none;
+    ActParams params;
+};
+
+/// FuxiCTR MLP_Block with one output unit: hidden layers, then Linear(last → 1). Output activation
+/// (sigmoid / identity) is applied by the caller.
+struct Mlp {
+    std::vector<Hidden> hidden;
+    Linear head;  ///< out == 1
+
+    int max_width() const {
+        int w = head.in;
+        for (const auto& h : hidden) w = std::max({w, h.lin.in, h.lin.out});
+        return w;
+    }
+
+    /// Runs hidden layers from `first` on: rows of X (width hidden[first].lin.in) into two
+    /// ping-pong buffers of width >= max_width(), and writes the scalar output of each row to out[row].
+    void forward_from(std::size_t first, int rows, const float* X, int ldx, float* buf0, float* buf1, int ldbuf,
+                      float* out) const {
+        const float* cur = X;
+        int ldc = ldx;
+        float* bufs[2] = {buf0, buf1};
+        int which = 0;
+        for (std::size_t i = first; i < hidden.size(); ++i) {
+            float* dst = bufs[which];
+            hidden[i].lin.forward(rows, cur, ldc, dst, ldbuf);
+            activate_rows(hidden[i], rows, dst, ldbuf);
+            cur = dst;
+            ldc = ldbuf;
+            which ^= 1;
+        }
+        project_out(rows, cur, ldc, out);
+    }
+
+    static void activate_rows(const Hidden& h, int rows, float* Y, int ldy) {
+        kernels::activate_rows(h.act, h.params, Y, rows, h.lin.out, ldy);
+    }
+
+    /// out[r] = X[r]·w + b for the final one-unit Linear.
+    void project_out(int rows, const float* X, int ldx, float* out) const {
+        kernels::project_rows(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
+    }
+};
+
+}  // namespace dmin::nn

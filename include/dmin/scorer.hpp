@@ -1,0 +1,647 @@
+// dmin/scorer.hpp — dmin::Scorer: per-thread request state; user phase once, candidates in blocks, no allocation.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dmin/aligned.hpp"
+#include "dmin/error.hpp"
+#include "dmin/kernels/gemm.hpp"
+#include "dmin/model.hpp"
+#include "dmin/nn/ops.hpp"
+
+namespace dmin {
+
+/// N candidates in the fast path. Row c holds the candidate-role features in spec order:
+/// categorical ids at ids[c·id_stride + Model::slot(f).cand_offset], numeric values at
+/// values[c·value_stride + Model::slot(f).cand_offset].
+struct Candidates {
+    std::size_t count = 0;
+    const std::int64_t* ids = nullptr;
+    std::size_t id_stride = 0;
+    const float* values = nullptr;
+    std::size_t value_stride = 0;
+};
+
+/// Per-head explanation of one candidate's score.
+struct HeadExplanation {
+    int branch = 0, head = 0;
+    std::vector<float> weights;  ///< target-attention weight per sequence position (sums to 1)
+    float contribution = 0;      ///< logit(full) − logit(with this head's interest set to 0)
+};
+
+struct Explanation {
+    float probability = 0;
+    float logit = 0;
+    std::vector<HeadExplanation> heads;
+    /// Index into `heads` of the head with the largest contribution.
+    std::size_t top_head() const {
+        std::size_t best = 0;
+        for (std::size_t i = 1; i < heads.size(); ++i)
+            if (heads[i].contribution > heads[best].contribution) best = i;
+        return best;
+    }
+};
+
+/// Request state for one thread. Construction sizes every buffer; set_user() and score() never
+/// allocate. The model must outlive the scorer; many scorers may share one const model.
+template <class M>
+class Scorer {
+    using S = typename M::shape;
+
+public:
+    /// Candidates scored per DNN block.
+    static constexpr int kBlock = 32;
+
+    explicit Scorer(const M& model) : m_(model) {
+        const auto& spec = model.spec();
+        const auto& br = model.branches();
+        ids_.assign(static_cast<std::size_t>(model.num_ids()), 0);
+        values_.assign(static_cast<std::size_t>(model.num_values()), 0.0f);
+        valid_.resize(br.size());
+        for (std::size_t i = 0; i < br.size(); ++i) valid_[i].resize(static_cast<std::size_t>(br[i].L));
+        nvalid_.assign(br.size(), 0);
+        int att_w = 1;
+        for (const auto& b : br)
+            for (const auto& h : b.heads) att_w = std::max(att_w, h.attn.max_width());
+        att_w_ = att_w;
+        dnn_w_ = std::max(model.dnn().max_width(), spec.dnn_input_dim);
+        // Two passes over the same layout: measure, then carve.
+        Arena measure;
+        carve(measure);
+        buf_ = AlignedBuffer(measure.used());
+        Arena arena(buf_);
+        carve(arena);
+    }
+
+    const M& model() const noexcept { return m_; }
+
+    // ---- user phase -------------------------------------------------------------------------
+
+    /// Runs every candidate-independent computation for one request: sequence embeddings, refiner,
+    /// interest heads, the per-position terms g_l, sum pooling and the request part of the first DNN
+    /// layer. Reads user/context features and sequences from `sample` (candidate features ignored).
+    /// Throws dmin::Error for ids outside [0, vocab) or non-finite numeric values.
+    void set_user(const SampleView& sample) {
+        const auto& spec = m_.spec();
+        user_set_ = false;  // a request that fails validation leaves no half-set user behind
+        for (std::size_t f = 0; f < spec.features.size(); ++f) {
+            const auto& x = spec.features[f];
+            if (x.role == Role::candidate) continue;
+            const auto& sl = m_.slot(static_cast<int>(f));
+            if (x.type == FeatureType::numeric) {
+                const float v = sample.values[sl.offset];
+                if (!std::isfinite(v)) detail::fail("feature ", x.name, ": numeric value ", v, " is not finite");
+                values_[static_cast<std::size_t>(sl.offset)] = v;
+            } else {
+                const int n = x.type == FeatureType::sequence ? x.max_len : 1;
+                for (int k = 0; k < n; ++k) {
+                    const auto id = sample.ids[sl.offset + k];
+                    check_id(x, id);
+                    ids_[static_cast<std::size_t>(sl.offset + k)] = id;
+                }
+            }
+        }
+        const auto& br = m_.branches();
+        for (std::size_t i = 0; i < br.size(); ++i) user_branch(i);
+        // Request part of the first DNN layer: bias + request-only pieces.
+        const nn::Linear& first = first_dnn();
+        float* xu = xfull_;  // scratch: request pieces at their permuted offsets
+        fill_request_pieces(xu);
+        const int cw = m_.dnn_candidate_width();
+        kernels::gemm(1, first.out, first.in - cw, xu + cw, first.in, first.wt + static_cast<std::ptrdiff_t>(cw) * first.out,
+                      first.out, hu_, first.out, first.b, kernels::Init::bias);
+        user_set_ = true;
+    }
+
+    // ---- candidate phase --------------------------------------------------------------------
+
+    /// Writes out[c] = probability (or regression value) for every candidate, using the factorised
+    /// target attention. Requires set_user(). Every row is validated first: on an invalid candidate
+    /// feature it throws dmin::Error naming the candidate and feature, and writes nothing.
+    void score(const Candidates& cands, float* out) {
+        require_user();
+        validate(cands);
+        for (std::size_t c0 = 0; c0 < cands.count; c0 += kBlock) {
+            const int nb = static_cast<int>(std::min<std::size_t>(kBlock, cands.count - c0));
+            for (int c = 0; c < nb; ++c) candidate_input(cands, c0 + static_cast<std::size_t>(c), xc_ + c * ldxc_, false);
+            dnn_block(nb, out + c0);
+        }
+    }
+
+    /// Same result as score() computed the way FuxiCTR does: the full [q, z, q−z, q⊙z] attention MLP
+    /// on every position and a full-width first DNN layer. The oracle for the fast path; slow.
+    void score_reference(const Candidates& cands, float* out) {
+        require_user();
+        validate(cands);
+        const nn::Linear& first = first_dnn();
+        for (std::size_t c = 0; c < cands.count; ++c) {
+            candidate_input(cands, c, xfull_, true);
+            fill_request_pieces(xfull_);
+            first.forward(1, xfull_, first.in, y0_, dnn_w_);
+            out[c] = output(dnn_tail(1, y0_)[0]);
+        }
+    }
+
+    /// Predicts one full sample (user and candidate features together) with the reference path.
+    float predict(const SampleView& sample) {
+        set_user(sample);
+        Candidates one = candidate_from(sample);
+        float p = 0;
+        score_reference(one, &p);
+        return p;
+    }
+
+    /// Candidate view on the candidate-role features of a full sample (copied into the scorer).
+    Candidates candidate_from(const SampleView& sample) {
+        const auto& spec = m_.spec();
+        for (std::size_t f = 0; f < spec.features.size(); ++f) {
+            const auto& x = spec.features[f];
+            if (x.role != Role::candidate) continue;
+            const auto& sl = m_.slot(static_cast<int>(f));
+            if (x.type == FeatureType::numeric) one_values_[static_cast<std::size_t>(sl.cand_offset)] = sample.values[sl.offset];
+            else one_ids_[static_cast<std::size_t>(sl.cand_offset)] = sample.ids[sl.offset];
+        }
+        return Candidates{1, one_ids_.data(), one_ids_.size(), one_values_.data(), one_values_.size()};
+    }
+
+    /// Per-head attention weights and contributions for candidate c (allocates; call for the top-k only).
+    Explanation explain(const Candidates& cands, std::size_t c) {
+        require_user();
+        if (c >= cands.count) detail::fail("explain: candidate ", c, " out of range (", cands.count, " candidates)");
+        validate(Candidates{1, cands.ids + c * cands.id_stride, cands.id_stride,
+                            cands.values ? cands.values + c * cands.value_stride : nullptr, cands.value_stride});
+        Explanation e;
+        candidate_input(cands, c, xc_, false);
+        float logit = 0;
+        dnn_logits(1, xc_, &logit);
+        e.logit = logit;
+        e.probability = output(logit);
+        const auto& br = m_.branches();
+        for (std::size_t i = 0; i < br.size(); ++i)
+            for (int h = 0; h < br[i].H; ++h) {
+                HeadExplanation he;
+                he.branch = static_cast<int>(i);
+                he.head = h;
+                const float* w = weights(i, h);
+                he.weights.assign(w, w + br[i].L);
+                const int off = piece_offset(DnnPiece::interest, static_cast<int>(i), h);
+                std::vector<float> saved(xc_ + off, xc_ + off + br[i].D);
+                std::fill(xc_ + off, xc_ + off + br[i].D, 0.0f);
+                float without = 0;
+                dnn_logits(1, xc_, &without);
+                std::copy(saved.begin(), saved.end(), xc_ + off);
+                he.contribution = logit - without;
+                e.heads.push_back(std::move(he));
+            }
+        return e;
+    }
+
+    // ---- intermediates (tests, explanations) -------------------------------------------------
+
+    /// Refiner output of branch i after set_user: [L, D] row-major (the raw embedding if no refiner).
+    const float* refined(std::size_t i) const { return st_[i].r; }
+    /// Head h's sequence z_h of branch i after set_user: [L, D].
+    const float* z(std::size_t i, int h) const { return st_[i].z + static_cast<std::ptrdiff_t>(h) * st_[i].L * st_[i].D; }
+    /// Target-attention weights [L] of the last candidate processed (score_reference / explain / 1-candidate score).
+    const float* weights(std::size_t i, int h) const { return st_[i].w + static_cast<std::ptrdiff_t>(h) * st_[i].L; }
+    /// Interest I_h [D] of branch i for the last candidate processed.
+    const float* interest(std::size_t i, int h) const { return st_[i].interest + static_cast<std::ptrdiff_t>(h) * st_[i].D; }
+    /// DNN input of the last score_reference() candidate, in FuxiCTR's concat order.
+    std::vector<float> dnn_input() const {
+        std::vector<float> out;
+        for (const auto& pc : m_.dnn_pieces()) out.insert(out.end(), xfull_ + pc.offset, xfull_ + pc.offset + pc.width);
+        return out;
+    }
+
+private:
+    struct BranchState {
+        int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
+        float *s0, *qkv, *logits, *kt, *o, *s, *hid, *r, *u, *z, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
+        float *q_in, *q, *feat;
+    };
+
+    template <class A>
+    void carve(A& a) {
+        const auto& spec = m_.spec();
+        const auto& br = m_.branches();
+        st_.resize(br.size());
+        int maxL = 1, maxD = 1, maxA1 = 1;
+        for (std::size_t i = 0; i < br.size(); ++i) {
+            const auto& b = br[i];
+            auto& s = st_[i];
+            const auto L = static_cast<std::size_t>(b.L), D = static_cast<std::size_t>(b.D), H = static_cast<std::size_t>(b.H);
+            s.L = b.L; s.D = b.D; s.H = b.H; s.hd = b.hd; s.A1 = b.A1;
+            s.s0 = a.take(L * D); s.qkv = a.take(L * 3 * D); s.logits = a.take(L * L);
+            s.kt = a.take(D * L); s.o = a.take(L * D); s.s = a.take(L * D); s.hid = a.take(L * 2 * D);
+            s.r = a.take(L * D); s.u = a.take(L * D); s.z = a.take(H * L * D);
+            s.g = a.take(H * L * static_cast<std::size_t>(b.A1)); s.zmean = a.take(H * D); s.sp = a.take(D);
+            s.t = a.take(D); s.tu = a.take(D); s.a0 = a.take(static_cast<std::size_t>(b.A1));
+            s.w = a.take(H * L); s.interest = a.take(H * D);
+            s.q_in = a.take(L * (D + static_cast<std::size_t>(b.P))); s.q = a.take(L * D); s.feat = a.take(L * 4 * D);
+            maxL = std::max(maxL, b.L); maxD = std::max(maxD, b.D); maxA1 = std::max(maxA1, b.A1);
+        }
+        const auto rows = static_cast<std::size_t>(maxL);
+        tile_x_ = a.take(rows * static_cast<std::size_t>(maxD));
+        tile_a_ = a.take(rows * static_cast<std::size_t>(att_w_));
+        tile_b_ = a.take(rows * static_cast<std::size_t>(att_w_));
+        tile_e_ = a.take(rows);
+        ldxc_ = std::max(1, m_.dnn_candidate_width());
+        xc_ = a.take(static_cast<std::size_t>(kBlock) * static_cast<std::size_t>(ldxc_));
+        xfull_ = a.take(static_cast<std::size_t>(std::max(1, spec.dnn_input_dim)));
+        hu_ = a.take(static_cast<std::size_t>(first_dnn().out));
+        y0_ = a.take(static_cast<std::size_t>(kBlock) * static_cast<std::size_t>(dnn_w_));
+        y1_ = a.take(static_cast<std::size_t>(kBlock) * static_cast<std::size_t>(dnn_w_));
+        logits_ = a.take(kBlock);
+        if (one_ids_.empty()) {
+            one_ids_.assign(static_cast<std::size_t>(std::max(1, m_.num_candidate_ids())), 0);
+            one_values_.assign(static_cast<std::size_t>(std::max(1, m_.num_candidate_values())), 0.0f);
+        }
+    }
+
+    const nn::Linear& first_dnn() const { return m_.dnn().hidden.empty() ? m_.dnn().head : m_.dnn().hidden[0].lin; }
+
+    void require_user() const {
+        if (!user_set_) detail::fail("Scorer: set_user() must be called before scoring");
+    }
+
+    static void check_id(const FeatureSpec& x, std::int64_t id) {
+        if (id < 0 || id >= x.vocab_size)
+            detail::fail("feature ", x.name, ": id ", id, " out of range [0, ", x.vocab_size, ")");
+    }
+
+    float output(float logit) const { return m_.spec().regression() ? logit : 1.0f / (1.0f + std::exp(-logit)); }
+
+    int piece_offset(DnnPiece::Kind k, int branch, int head) const {
+        for (const auto& pc : m_.dnn_pieces())
+            if (pc.kind == k && pc.branch == branch && pc.head == head) return pc.offset;
+        return -1;
+    }
+
+    // Refiner → extractor → z_h, g_l for one branch.
+    void user_branch(std::size_t i) {
+        const auto& spec = m_.spec();
+        const auto& bs = spec.branches[i];
+        const auto& b = m_.branches()[i];
+        auto& s = st_[i];
+        const int L = dim_or<S::L>(b.L), D = dim_or<S::D>(b.D), H = dim_or<S::H>(b.H), hd = dim_or<S::hd>(b.hd);
+        // Sequence embedding: concat of the group's tables along features; padding from field 0.
+        const int E = spec.embedding_dim;
+        for (std::size_t k = 0; k < bs.sequence.size(); ++k) {
+            const int f = bs.sequence[k];
+            const float* tab = m_.table(f);
+            const int off = m_.slot(f).offset;
+            for (int l = 0; l < L; ++l) {
+                const auto id = ids_[static_cast<std::size_t>(off + l)];
+                std::copy(tab + id * E, tab + (id + 1) * E, s.s0 + static_cast<std::ptrdiff_t>(l) * D + static_cast<std::ptrdiff_t>(k) * E);
+            }
+        }
+        auto& valid = valid_[i];
+        int nv = 0;
+        {
+            const int off = m_.slot(bs.sequence[0]).offset;
+            for (int l = 0; l < L; ++l)
+                if (ids_[static_cast<std::size_t>(off + l)] != 0) valid[static_cast<std::size_t>(nv++)] = l;
+        }
+        nvalid_[i] = nv;
+        auto is_pad = [&](int l) { return ids_[static_cast<std::size_t>(m_.slot(bs.sequence[0]).offset + l)] == 0; };
+        if (spec.sum_pooling) {
+            std::fill(s.sp, s.sp + D, 0.0f);
+            for (int l = 0; l < L; ++l) nn::add_rows<S::D>(s.sp, D, s.s0 + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
+        }
+
+        // Behavior refiner (nn.MultiheadAttention with FuxiCTR's float mask: +1 on blocked logits).
+        const float* r = s.s0;
+        if (b.refiner) {
+            b.ref.in_proj.forward(L, s.s0, D, s.qkv, 3 * D);
+            const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+            for (int h = 0; h < H; ++h) {
+                for (int l = 0; l < L; ++l)
+                    for (int j = 0; j < hd; ++j) {
+                        float& q = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + h * hd + j];
+                        q *= scale;
+                        s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + D + h * hd + j];
+                    }
+                kernels::gemm(L, L, hd, s.qkv + h * hd, 3 * D, s.kt, L, s.logits, L);
+                for (int qi = 0; qi < L; ++qi) {
+                    float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
+                    for (int kj = 0; kj < L; ++kj) {
+                        const bool allowed = kj <= qi && (kj == qi || !is_pad(kj));
+                        if (allowed) continue;
+                        if (spec.strict_refiner_mask) row[kj] = -std::numeric_limits<float>::infinity();
+                        else row[kj] += 1.0f;
+                    }
+                    nn::softmax(row, L);
+                }
+                kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, s.o + h * hd, D);
+            }
+            b.ref.out_proj.forward(L, s.o, D, s.s, D);
+            nn::add_rows<S::D>(s.s, D, s.s0, D, L, D);
+            if (b.ref.ln_gamma) nn::layer_norm_rows<S::D>(s.s, L, D, D, b.ref.ln_gamma, b.ref.ln_beta);
+            b.ref.ffn1.forward(L, s.s, D, s.hid, 2 * D);
+            nn::relu_rows(s.hid, L, 2 * D, 2 * D);
+            b.ref.ffn2.forward(L, s.hid, 2 * D, s.r, D);
+            nn::add_rows<S::D>(s.r, D, s.s, D, L, D);
+            r = s.r;
+        } else {
+            std::copy(s.s0, s.s0 + static_cast<std::ptrdiff_t>(L) * D, s.r);
+        }
+
+        // Multi-interest extractor: per head masked self-attention (−1e9 replacement), W_o, residual, LN, FFN.
+        b.qkv.forward(L, r, D, s.qkv, 3 * D);
+        const float inv = 1.0f / std::sqrt(static_cast<float>(hd));
+        for (int h = 0; h < H; ++h) {
+            for (int l = 0; l < L; ++l)
+                for (int j = 0; j < hd; ++j)
+                    s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + D + h * hd + j];
+            kernels::gemm(L, L, hd, s.qkv + h * hd, 3 * D, s.kt, L, s.logits, L);
+            for (int qi = 0; qi < L; ++qi) {
+                float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
+                for (int kj = 0; kj < L; ++kj) {
+                    const bool allowed = kj <= qi && (kj == qi || !is_pad(kj));
+                    row[kj] = allowed ? row[kj] * inv : -1e9f;
+                }
+                nn::softmax(row, L);
+            }
+            kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, s.o, hd);
+            const auto& hw = b.heads[static_cast<std::size_t>(h)];
+            float* zh = s.z + static_cast<std::ptrdiff_t>(h) * L * D;
+            hw.w_o.forward(L, s.o, hd, s.u, D);
+            nn::add_rows<S::D>(s.u, D, r, D, L, D);
+            if (hw.ln_gamma) nn::layer_norm_rows<S::D>(s.u, L, D, D, hw.ln_gamma, hw.ln_beta);
+            hw.ffn1.forward(L, s.u, D, s.hid, 2 * D);
+            nn::relu_rows(s.hid, L, 2 * D, 2 * D);
+            hw.ffn2.forward(L, s.hid, 2 * D, zh, D);
+            nn::add_rows<S::D>(zh, D, s.u, D, L, D);
+
+            // Per-user terms of the factorised target attention.
+            float* zm = s.zmean + static_cast<std::ptrdiff_t>(h) * D;
+            std::fill(zm, zm + D, 0.0f);
+            for (int l = 0; l < L; ++l) nn::add_rows<S::D>(zm, D, zh + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
+            for (int d = 0; d < D; ++d) zm[d] /= static_cast<float>(L);
+            const int A1 = b.A1;
+            float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
+            // g_l = g0_l + z_l·(Wb−Wc)^T + (k_l ⊙ z_l)·Wd^T, valid positions only (packed).
+            for (int v = 0; v < nv; ++v) {
+                const int l = valid[static_cast<std::size_t>(v)];
+                std::copy(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, hw.g0 + static_cast<std::ptrdiff_t>(l + 1) * A1,
+                          g + static_cast<std::ptrdiff_t>(v) * A1);
+                const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
+                const float* kl = hw.k + static_cast<std::ptrdiff_t>(l) * D;
+                float* x = s.u + static_cast<std::ptrdiff_t>(v) * D;  // s.u is free now
+                for (int d = 0; d < D; ++d) x[d] = kl[d] * zl[d];
+            }
+            if (nv > 0) {
+                kernels::gemm(nv, A1, D, s.u, D, hw.wd, A1, g, A1, nullptr, kernels::Init::accumulate);
+                // z rows of the valid positions, packed, into s.o for the wbc product
+                for (int v = 0; v < nv; ++v)
+                    std::copy(zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)]) * D,
+                              zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)] + 1) * D,
+                              s.u + static_cast<std::ptrdiff_t>(v) * D);
+                kernels::gemm(nv, A1, D, s.u, D, hw.wbc, A1, g, A1, nullptr, kernels::Init::accumulate);
+            }
+        }
+    }
+
+    /// Request-only DNN pieces (sum pools, user/context features) into x at their permuted offsets.
+    void fill_request_pieces(float* x) const {
+        const auto& spec = m_.spec();
+        for (const auto& pc : m_.dnn_pieces()) {
+            if (pc.per_candidate) continue;
+            if (pc.kind == DnnPiece::sum_pool) {
+                std::copy(st_[static_cast<std::size_t>(pc.branch)].sp, st_[static_cast<std::size_t>(pc.branch)].sp + pc.width, x + pc.offset);
+            } else if (pc.kind == DnnPiece::feature) {
+                const auto& f = spec.features[static_cast<std::size_t>(pc.feature_index)];
+                const float* tab = m_.table(pc.feature_index);
+                const auto& sl = m_.slot(pc.feature_index);
+                if (f.type == FeatureType::numeric) {
+                    const float v = values_[static_cast<std::size_t>(sl.offset)];
+                    for (int d = 0; d < pc.width; ++d) x[pc.offset + d] = v * tab[d];
+                } else {
+                    const auto id = ids_[static_cast<std::size_t>(sl.offset)];
+                    std::copy(tab + id * pc.width, tab + (id + 1) * pc.width, x + pc.offset);
+                }
+            }
+        }
+    }
+
+    /// Checks every candidate row before any work, so a bad row leaves `out` untouched.
+    void validate(const Candidates& cands) const {
+        const auto& spec = m_.spec();
+        if (cands.count > 0 && m_.num_candidate_ids() > 0 && !cands.ids) detail::fail("candidates: ids is null");
+        if (cands.count > 0 && m_.num_candidate_values() > 0 && !cands.values) detail::fail("candidates: values is null");
+        for (std::size_t c = 0; c < cands.count; ++c)
+            for (std::size_t f = 0; f < spec.features.size(); ++f) {
+                const auto& xf = spec.features[f];
+                if (xf.role != Role::candidate) continue;
+                const auto& sl = m_.slot(static_cast<int>(f));
+                if (xf.type == FeatureType::numeric) {
+                    const float v = cands.values[c * cands.value_stride + static_cast<std::size_t>(sl.cand_offset)];
+                    if (!std::isfinite(v)) detail::fail("candidate ", c, ", feature ", xf.name, ": numeric value ", v, " is not finite");
+                } else {
+                    const auto id = cands.ids[c * cands.id_stride + static_cast<std::size_t>(sl.cand_offset)];
+                    if (id < 0 || id >= xf.vocab_size)
+                        detail::fail("candidate ", c, ", feature ", xf.name, ": id ", id, " out of range [0, ", xf.vocab_size, ")");
+                }
+            }
+    }
+
+    /// Candidate pieces of the DNN input for candidate c into x (permuted offsets, width dnn_candidate_width).
+    /// `reference` selects the FuxiCTR-form target attention instead of the factorised one.
+    void candidate_input(const Candidates& cands, std::size_t c, float* x, bool reference) {
+        const auto& spec = m_.spec();
+        const std::int64_t* cid = cands.ids + c * cands.id_stride;
+        const float* cval = cands.values ? cands.values + c * cands.value_stride : nullptr;
+        const auto& br = m_.branches();
+        const int E = spec.embedding_dim;
+        for (std::size_t i = 0; i < br.size(); ++i) {
+            auto& s = st_[i];
+            const auto& bs = spec.branches[i];
+            for (std::size_t k = 0; k < bs.target.size(); ++k) {
+                const int f = bs.target[k];
+                const auto id = target_id(f, cid);
+                std::copy(m_.table(f) + id * E, m_.table(f) + (id + 1) * E, s.t + static_cast<std::ptrdiff_t>(k) * E);
+            }
+            for (int h = 0; h < br[i].H; ++h) {
+                float* I = s.interest + static_cast<std::ptrdiff_t>(h) * s.D;
+                if (reference) interest_reference(i, h, I);
+                else interest_fast(i, h, I);
+                std::copy(I, I + s.D, x + piece_offset(DnnPiece::interest, static_cast<int>(i), h));
+            }
+            if (spec.sum_pooling) {
+                float* tsp = x + piece_offset(DnnPiece::target_x_sum_pool, static_cast<int>(i), 0);
+                for (int d = 0; d < s.D; ++d) tsp[d] = s.t[d] * s.sp[d];
+            }
+        }
+        for (const auto& pc : m_.dnn_pieces()) {
+            if (!pc.per_candidate || pc.kind != DnnPiece::feature) continue;
+            const auto& f = spec.features[static_cast<std::size_t>(pc.feature_index)];
+            const auto& sl = m_.slot(pc.feature_index);
+            const float* tab = m_.table(pc.feature_index);
+            if (f.type == FeatureType::numeric) {
+                const float v = cval[sl.cand_offset];
+                for (int d = 0; d < pc.width; ++d) x[pc.offset + d] = v * tab[d];
+            } else {
+                const auto id = cid[sl.cand_offset];
+                std::copy(tab + id * pc.width, tab + (id + 1) * pc.width, x + pc.offset);
+            }
+        }
+    }
+
+    std::int64_t target_id(int f, const std::int64_t* cid) const {
+        const auto& sl = m_.slot(f);
+        if (sl.cand_offset >= 0) return cid[sl.cand_offset];
+        return ids_[static_cast<std::size_t>(sl.offset)];  // target declared as a request feature
+    }
+
+    /// FuxiCTR's TargetAttention: q_l = W_proj[t; p_l] + b, MLP over [q, z, q−z, q⊙z] for all L,
+    /// −1e9 on padding, softmax over L, weighted sum of z.
+    void interest_reference(std::size_t i, int h, float* I) {
+        auto& s = st_[i];
+        const auto& b = m_.branches()[i];
+        const auto& hw = b.heads[static_cast<std::size_t>(h)];
+        const int L = s.L, D = s.D, P = b.P;
+        const float* zh = z(i, h);
+        if (hw.pos_emb) {
+            for (int l = 0; l < L; ++l) {
+                float* row = s.q_in + static_cast<std::ptrdiff_t>(l) * (D + P);
+                std::copy(s.t, s.t + D, row);
+                std::copy(hw.pos_emb + static_cast<std::ptrdiff_t>(l) * P, hw.pos_emb + static_cast<std::ptrdiff_t>(l + 1) * P, row + D);
+            }
+            hw.w_proj.forward(L, s.q_in, D + P, s.q, D);
+        } else {
+            for (int l = 0; l < L; ++l) std::copy(s.t, s.t + D, s.q + static_cast<std::ptrdiff_t>(l) * D);
+        }
+        for (int l = 0; l < L; ++l) {
+            const float* q = s.q + static_cast<std::ptrdiff_t>(l) * D;
+            const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
+            float* f = s.feat + static_cast<std::ptrdiff_t>(l) * 4 * D;
+            for (int d = 0; d < D; ++d) {
+                f[d] = q[d];
+                f[D + d] = zl[d];
+                f[2 * D + d] = q[d] - zl[d];
+                f[3 * D + d] = q[d] * zl[d];
+            }
+        }
+        float* w = s.w + static_cast<std::ptrdiff_t>(h) * L;
+        hw.attn.forward_from(0, L, s.feat, 4 * D, tile_a_, tile_b_, att_w_, w);
+        const int off = m_.slot(m_.spec().branches[i].sequence[0]).offset;
+        for (int l = 0; l < L; ++l)
+            if (ids_[static_cast<std::size_t>(off + l)] == 0) w[l] = -1e9f;
+        nn::softmax(w, L);
+        std::fill(I, I + D, 0.0f);
+        for (int l = 0; l < L; ++l)
+            for (int d = 0; d < D; ++d) I[d] += w[l] * zh[static_cast<std::ptrdiff_t>(l) * D + d];
+    }
+
+    /// Factorised target attention (DESIGN §2): only valid positions, one A1×D product per position.
+    void interest_fast(std::size_t i, int h, float* I) {
+        auto& s = st_[i];
+        const auto& b = m_.branches()[i];
+        const auto& hw = b.heads[static_cast<std::size_t>(h)];
+        const int L = s.L, D = s.D, A1 = b.A1, nv = nvalid_[i];
+        const float* zh = z(i, h);
+        float* w = s.w + static_cast<std::ptrdiff_t>(h) * L;
+        if (nv == 0) {  // all padding: every score is −1e9, softmax is uniform → mean of z
+            std::copy(s.zmean + static_cast<std::ptrdiff_t>(h) * D, s.zmean + static_cast<std::ptrdiff_t>(h + 1) * D, I);
+            std::fill(w, w + L, 1.0f / static_cast<float>(L));
+            return;
+        }
+        // u = W_t·t (the target part of W_proj), a0 = u·(Wa+Wc)^T.
+        const float* u = s.t;
+        if (hw.pos_emb) {
+            kernels::gemm(1, D, D, s.t, D, hw.w_proj.wt, D, s.tu, D);
+            u = s.tu;
+        }
+        kernels::gemm(1, A1, D, u, D, hw.wac, A1, s.a0, A1);
+        const float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
+        const auto& valid = valid_[i];
+        for (int v = 0; v < nv; ++v) {
+            const float* zl = zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)]) * D;
+            float* x = tile_x_ + static_cast<std::ptrdiff_t>(v) * D;
+            for (int d = 0; d < D; ++d) x[d] = u[d] * zl[d];
+            float* a = tile_a_ + static_cast<std::ptrdiff_t>(v) * att_w_;
+            const float* gl = g + static_cast<std::ptrdiff_t>(v) * A1;
+            for (int j = 0; j < A1; ++j) a[j] = gl[j] + s.a0[j];
+        }
+        kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, nullptr, kernels::Init::accumulate);
+        nn::Mlp::activate_rows(hw.attn.hidden[0], nv, tile_a_, att_w_);
+        // Remaining layers: ping-pong between tile_b_ and tile_x_-sized buffers.
+        const float* cur = tile_a_;
+        float* bufs[2] = {tile_b_, tile_a_};
+        int which = 0;
+        for (std::size_t k = 1; k < hw.attn.hidden.size(); ++k) {
+            float* dst = bufs[which];
+            hw.attn.hidden[k].lin.forward(nv, cur, att_w_, dst, att_w_);
+            nn::Mlp::activate_rows(hw.attn.hidden[k], nv, dst, att_w_);
+            cur = dst;
+            which ^= 1;
+        }
+        hw.attn.project_out(nv, cur, att_w_, tile_e_);
+        nn::softmax(tile_e_, nv);
+        std::fill(w, w + L, 0.0f);
+        std::fill(I, I + D, 0.0f);
+        for (int v = 0; v < nv; ++v) {
+            const int l = valid[static_cast<std::size_t>(v)];
+            w[l] = tile_e_[v];
+            const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
+            for (int d = 0; d < D; ++d) I[d] += tile_e_[v] * zl[d];
+        }
+    }
+
+    /// logits[c] for nb candidate rows of xc (candidate pieces only) on top of the request part hu_.
+    void dnn_logits(int nb, const float* xc, float* logits) {
+        const nn::Linear& first = first_dnn();
+        for (int c = 0; c < nb; ++c) std::copy(hu_, hu_ + first.out, y0_ + static_cast<std::ptrdiff_t>(c) * dnn_w_);
+        const int cw = m_.dnn_candidate_width();
+        if (cw > 0) kernels::gemm(nb, first.out, cw, xc, ldxc_, first.wt, first.out, y0_, dnn_w_, nullptr, kernels::Init::accumulate);
+        const float* r = dnn_tail(nb, y0_);
+        std::copy(r, r + nb, logits);
+    }
+
+    void dnn_block(int nb, float* out) {
+        dnn_logits(nb, xc_, logits_);
+        for (int c = 0; c < nb; ++c) out[c] = output(logits_[c]);
+    }
+
+    /// Activation of the first layer (already in y) and the rest of the DNN; returns logits (nb).
+    const float* dnn_tail(int nb, float* y) {
+        const auto& dnn = m_.dnn();
+        if (dnn.hidden.empty()) {
+            for (int c = 0; c < nb; ++c) logits_[c] = y[static_cast<std::ptrdiff_t>(c) * dnn_w_];
+            return logits_;
+        }
+        nn::Mlp::activate_rows(dnn.hidden[0], nb, y, dnn_w_);
+        const float* cur = y;
+        float* bufs[2] = {y1_, y0_};
+        int which = 0;
+        for (std::size_t k = 1; k < dnn.hidden.size(); ++k) {
+            float* dst = bufs[which] == cur ? bufs[which ^ 1] : bufs[which];
+            dnn.hidden[k].lin.forward(nb, cur, dnn_w_, dst, dnn_w_);
+            nn::Mlp::activate_rows(dnn.hidden[k], nb, dst, dnn_w_);
+            cur = dst;
+            which ^= 1;
+        }
+        dnn.project_out(nb, cur, dnn_w_, logits_);
+        return logits_;
+    }
+
+    const M& m_;
+    AlignedBuffer buf_;
+    std::vector<BranchState> st_;
+    std::vector<std::int64_t> ids_;
+    std::vector<float> values_;
+    std::vector<std::vector<int>> valid_;
+    std::vector<int> nvalid_;
+    std::vector<std::int64_t> one_ids_;
+    std::vector<float> one_values_;
+    int att_w_ = 1, dnn_w_ = 1, ldxc_ = 1;
+    float *tile_x_ = nullptr, *tile_a_ = nullptr, *tile_b_ = nullptr, *tile_e_ = nullptr;
+    float *xc_ = nullptr, *xfull_ = nullptr, *hu_ = nullptr, *y0_ = nullptr, *y1_ = nullptr, *logits_ = nullptr;
+    bool user_set_ = false;
+};
+
+}  // namespace dmin

@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""CTest driver for the `dmin` command-line tool: inspect, predict, selftest, bench and their errors."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ARGS = None
+CASES = ["tiny_seq_trained", "heads2_dice_bn", "heads4_prelu", "sum_pooling"]
+
+
+def run(*argv):
+    p = subprocess.run([ARGS.dmin, *argv], capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def model(case):
+    return os.path.join(ARGS.work, "fuxictr", case + ".safetensors")
+
+
+def case_file(case, name):
+    return os.path.join(ARGS.data, "fuxictr", case, name)
+
+
+class Inspect(unittest.TestCase):
+    def test_summary_and_shape_type(self):
+        rc, out, err = run("inspect", model("heads4_prelu"))
+        self.assertEqual(rc, 0, err)
+        for part in ["click_sequence: sequence", "shares embedding_layer.embedding_layers.adgroup_id.weight",
+                     "interest heads: 4 (head dim 3)", "attention MLP: [64, 32, 16]", "DNN: input",
+                     "[PReLU, PReLU]", "parameters:", "provenance:", "fuxictr",
+                     "using Net = dmin::Model<dmin::Shape<12, 5, 4, 8>>;"]:
+            self.assertIn(part, out)
+
+    def test_random_models_inspect(self):
+        for name in ["numeric_context", "two_branches", "strict_mask", "gelu_regression"]:
+            rc, out, err = run("inspect", os.path.join(ARGS.work, "random", name + ".safetensors"))
+            self.assertEqual(rc, 0, err)
+        rc, out, _ = run("inspect", os.path.join(ARGS.work, "random", "two_branches.safetensors"))
+        self.assertIn("dmin::Dynamic", out)  # branches of different D and L
+
+
+class Predict(unittest.TestCase):
+    def test_fuxictr_cases_match_fuxictr(self):
+        for case in CASES:
+            rc, out, err = run("predict", model(case), case_file(case, "inputs.json"))
+            self.assertEqual(rc, 0, err)
+            got = json.loads(out)["predictions"]
+            want = json.load(open(case_file(case, "expected.json")))["y_pred"]
+            self.assertEqual(len(got), len(want))
+            worst = max(abs(a - b) for a, b in zip(got, want))
+            self.assertLessEqual(worst, 1e-5, case)
+
+    def bad(self, sample_edit, *parts, extra=()):
+        doc = json.load(open(case_file("tiny_seq_trained", "inputs.json")))
+        samples = doc["samples"][:3]
+        sample_edit(samples[2])
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"samples": samples}, f)
+        try:
+            rc, out, err = run("predict", model("tiny_seq_trained"), f.name, *extra)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(rc, 2)
+        self.assertEqual(out, "")
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("sample 2", err)
+        for p in parts:
+            self.assertIn(p, err)
+
+    def test_errors_name_sample_and_feature(self):
+        self.bad(lambda s: s.update(colour=1), 'unknown feature "colour"')
+        self.bad(lambda s: s.pop("pid"), "pid", "missing")
+        self.bad(lambda s: s.update(pid=4), "pid", "out of range [0, 4)")
+        self.bad(lambda s: s.update(pid=-3), "pid", "id -3")
+        self.bad(lambda s: s.update(click_sequence=[1, 2, 3, 4, 5, 6]), "click_sequence", "exceeds max_len 5")
+        self.bad(lambda s: s.update(pid="2"), "pid", "expected an integer id")
+        self.bad(lambda s: s.update(click_sequence=3), "click_sequence", "expected a list")
+
+    def test_truncation_policy(self):
+        doc = {"samples": [json.load(open(case_file("tiny_seq_trained", "inputs.json")))["samples"][0]]}
+        doc["samples"][0]["click_sequence"] = [1, 2, 3, 4, 5, 6, 7]
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(doc, f)
+        try:
+            rc_first, first, err = run("predict", model("tiny_seq_trained"), f.name, "--truncate", "first")
+            self.assertEqual(rc_first, 0, err)
+            rc_last, last, err = run("predict", model("tiny_seq_trained"), f.name, "--truncate", "last")
+            self.assertEqual(rc_last, 0, err)
+            doc["samples"][0]["click_sequence"] = [3, 4, 5, 6, 7]
+            with open(f.name, "w") as g:
+                json.dump(doc, g)
+            _, explicit, _ = run("predict", model("tiny_seq_trained"), f.name)
+            self.assertEqual(last, explicit)
+            self.assertNotEqual(first, last)
+        finally:
+            os.unlink(f.name)
+
+    def test_file_errors(self):
+        rc, out, err = run("predict", model("tiny_seq_trained"), "/nonexistent/input.json")
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("cannot open", err)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write('{"samples": [')
+        rc, out, err = run("predict", model("tiny_seq_trained"), f.name)
+        os.unlink(f.name)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("not valid JSON", err)
+        rc, out, err = run("predict", "/nonexistent.safetensors", case_file("tiny_seq_trained", "inputs.json"))
+        self.assertEqual((rc, out), (2, ""))
+        rc, _, err = run("frobnicate", "x")
+        self.assertEqual(rc, 2)
+        self.assertIn("usage", err)
+
+
+class SelfTest(unittest.TestCase):
+    def test_passes_on_every_model(self):
+        paths = [model(c) for c in CASES] + [os.path.join(ARGS.work, "random", n + ".safetensors")
+                                              for n in json.load(open(os.path.join(ARGS.work, "random", "index.json")))["configs"]]
+        for p in paths:
+            rc, out, err = run("selftest", p)
+            self.assertEqual(rc, 0, p + err)
+            r = json.loads(out)
+            self.assertTrue(r["passed"])
+            self.assertLessEqual(r["max_abs_diff"], 1e-5)
+
+    def test_detects_a_wrong_reference(self):
+        # Same file with one stored reference prediction changed (same byte length).
+        raw = open(model("tiny_seq_trained"), "rb").read()
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])
+        ref = json.loads(header["__metadata__"]["reference"])
+        ref["predictions"][0] = 1.0 - ref["predictions"][0]
+        header["__metadata__"]["reference"] = json.dumps(ref)
+        text = json.dumps(header).encode()
+        with tempfile.NamedTemporaryFile(suffix=".safetensors", delete=False) as f:
+            f.write(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+        try:
+            rc, out, err = run("selftest", f.name)
+            self.assertEqual(rc, 1)
+            self.assertFalse(json.loads(out)["passed"])
+            rc, out, err = run("predict", f.name, case_file("tiny_seq_trained", "inputs.json"))
+            self.assertEqual((rc, out), (2, ""))
+            self.assertIn("self-test failed", err)
+            rc, out, err = run("predict", f.name, case_file("tiny_seq_trained", "inputs.json"), "--no-selftest")
+            self.assertEqual(rc, 0, err)
+        finally:
+            os.unlink(f.name)
+
+
+class Bench(unittest.TestCase):
+    def test_json_keys(self):
+        rc, out, err = run("bench", model("tiny_seq_trained"), "--candidates", "16", "--seconds", "0.2", "--threads", "2",
+                           "--fill", "0.5")
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        for k in ["candidates", "threads", "request_us", "per_candidate_us", "candidates_per_s", "gflops"]:
+            self.assertIn(k, r)
+        for k in ["median", "p99"]:
+            self.assertGreater(r["request_us"][k], 0)
+            self.assertGreater(r["per_candidate_us"][k], 0)
+        self.assertEqual((r["candidates"], r["threads"]), (16, 2))
+
+    def test_bad_options(self):
+        for argv in [("--threads", "2"), ("--candidates", "0"), ("--candidates", "x"), ("--candidates", "4", "--fill", "2")]:
+            rc, out, err = run("bench", model("tiny_seq_trained"), *argv)
+            self.assertEqual((rc, out), (2, ""), argv)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dmin", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--data", required=True)
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

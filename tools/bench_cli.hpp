@@ -1,0 +1,128 @@
+// `dmin bench`: random valid requests for any model file, timed; prints one JSON object.
+#pragma once
+
+#include <dmin/dmin.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace dmin_cli {
+
+/// A random request: one user sample and N candidate rows, fixed seed.
+struct RandomRequest {
+    dmin::Sample user;
+    std::vector<std::int64_t> cand_ids;
+    std::vector<float> cand_values;
+    std::size_t n = 0;
+
+    RandomRequest(const dmin::Model<>& m, std::size_t candidates, double fill, std::uint64_t seed) : user(m), n(candidates) {
+        std::mt19937_64 rng(seed);
+        const auto& s = m.spec();
+        auto id = [&](const dmin::FeatureSpec& f) {
+            return static_cast<std::int64_t>(1 + rng() % static_cast<std::uint64_t>(std::max<std::int64_t>(1, f.vocab_size - 1)));
+        };
+        std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+        for (const auto& f : s.features) {
+            if (f.role == dmin::Role::candidate) continue;
+            if (f.type == dmin::FeatureType::numeric) user.set_value(f.name, val(rng));
+            else if (f.type == dmin::FeatureType::categorical) user.set(f.name, id(f));
+            else {
+                const auto len = static_cast<std::size_t>(fill * f.max_len + 0.5);
+                std::vector<std::int64_t> seq(len);
+                for (auto& x : seq) x = id(f);
+                user.set(f.name, seq);
+            }
+        }
+        const auto ni = static_cast<std::size_t>(m.num_candidate_ids()), nv = static_cast<std::size_t>(m.num_candidate_values());
+        cand_ids.resize(std::max<std::size_t>(1, ni) * n);
+        cand_values.resize(std::max<std::size_t>(1, nv) * n);
+        for (std::size_t c = 0; c < n; ++c)
+            for (const auto& f : s.features) {
+                if (f.role != dmin::Role::candidate) continue;
+                const auto& sl = m.slot(m.spec().feature_index(f.name));
+                if (f.type == dmin::FeatureType::numeric) cand_values[c * nv + static_cast<std::size_t>(sl.cand_offset)] = val(rng);
+                else cand_ids[c * ni + static_cast<std::size_t>(sl.cand_offset)] = id(f);
+            }
+    }
+    dmin::Candidates slice(std::size_t from, std::size_t count, const dmin::Model<>& m) const {
+        const auto ni = static_cast<std::size_t>(std::max(1, m.num_candidate_ids()));
+        const auto nv = static_cast<std::size_t>(std::max(1, m.num_candidate_values()));
+        return {count, cand_ids.data() + from * ni, ni, cand_values.data() + from * nv, nv};
+    }
+};
+
+inline double percentile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+
+inline int bench(const std::vector<std::string>& args) {
+    std::string path = args.size() > 1 ? args[1] : "";
+    long n = -1, threads = 1;
+    double seconds = 2.0, fill = 1.0;
+    for (std::size_t i = 2; i + 1 < args.size(); i += 2) {
+        const auto& k = args[i];
+        const auto& v = args[i + 1];
+        try {
+            if (k == "--candidates") n = std::stol(v);
+            else if (k == "--threads") threads = std::stol(v);
+            else if (k == "--seconds") seconds = std::stod(v);
+            else if (k == "--fill") fill = std::stod(v);
+            else throw dmin::Error("unknown option " + k);
+        } catch (const std::logic_error&) {
+            throw dmin::Error("bad value for " + k + ": " + v);
+        }
+    }
+    if ((args.size() - 2) % 2 != 0) throw dmin::Error("bench: options come in pairs (--name value)");
+    if (n < 1 || n > 10000000) throw dmin::Error("bench: --candidates N (1 .. 10^7) is required");
+    if (threads < 1 || threads > 256) throw dmin::Error("bench: --threads must be in 1 .. 256");
+    if (!(fill >= 0 && fill <= 1)) throw dmin::Error("bench: --fill must be in [0, 1]");
+    if (!(seconds > 0 && seconds < 3600)) throw dmin::Error("bench: --seconds must be in (0, 3600)");
+    const auto model = dmin::load(path);
+    const RandomRequest req(model, static_cast<std::size_t>(n), fill, 42);
+    const auto T = static_cast<std::size_t>(threads);
+    std::vector<dmin::Scorer<dmin::Model<>>> scorers;
+    for (std::size_t t = 0; t < T; ++t) scorers.emplace_back(model);
+    std::vector<float> out(static_cast<std::size_t>(n));
+    const auto N = static_cast<std::size_t>(n);
+    auto run_part = [&](std::size_t t) {
+        const std::size_t from = N * t / T, to = N * (t + 1) / T;
+        scorers[t].set_user(req.user.view());
+        if (to > from) scorers[t].score(req.slice(from, to - from, model), out.data() + from);
+    };
+    auto one_request = [&] {
+        if (T == 1) return run_part(0);
+        std::vector<std::thread> pool;
+        for (std::size_t t = 1; t < T; ++t) pool.emplace_back(run_part, t);
+        run_part(0);
+        for (auto& th : pool) th.join();
+    };
+    using clock = std::chrono::steady_clock;
+    for (int w = 0; w < 3; ++w) one_request();
+    std::vector<double> us;
+    const auto start = clock::now();
+    while (std::chrono::duration<double>(clock::now() - start).count() < seconds || us.size() < 5) {
+        const auto t0 = clock::now();
+        one_request();
+        us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+    }
+    const double med = percentile(us, 0.5), p99 = percentile(us, 0.99);
+    const int valid = static_cast<int>(fill * model.spec().branches[0].L + 0.5);
+    const auto fl = dmin::count_flops(model, valid);
+    const double total = fl.user * static_cast<double>(T) + fl.per_candidate * static_cast<double>(n);
+    std::printf("{\"candidates\": %ld, \"threads\": %ld, \"request_us\": {\"median\": %.3f, \"p99\": %.3f}, "
+                "\"per_candidate_us\": {\"median\": %.4f, \"p99\": %.4f}, \"candidates_per_s\": %.1f, \"gflops\": %.3f, "
+                "\"requests_timed\": %zu, \"simd\": \"%s\"}\n",
+                n, threads, med, p99, med / static_cast<double>(n), p99 / static_cast<double>(n),
+                static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin::kernels::simd_arch_name());
+    return 0;
+}
+
+}  // namespace dmin_cli

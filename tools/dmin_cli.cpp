@@ -1,0 +1,148 @@
+// dmin command-line tool: inspect a weights file, predict from JSON, replay its self-test, benchmark it.
+#include <dmin/dmin.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_cli.hpp"
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+int usage() {
+    std::cerr << "usage:\n"
+                 "  dmin inspect MODEL.safetensors\n"
+                 "  dmin predict MODEL.safetensors INPUT.json [--no-selftest] [--truncate first|last]\n"
+                 "  dmin selftest MODEL.safetensors\n"
+                 "  dmin bench MODEL.safetensors --candidates N [--threads T] [--seconds S] [--fill F]\n";
+    return kUsageError;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw dmin::Error(path + ": cannot open file");
+    std::ostringstream os;
+    os << in.rdbuf();
+    return os.str();
+}
+
+std::string join(const std::vector<int>& v) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+}
+
+std::string acts(const std::vector<dmin::Act>& v) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) s += std::string(i ? ", " : "") + dmin::to_string(v[i]);
+    return s + "]";
+}
+
+int inspect(const std::string& path) {
+    const auto model = dmin::load(path);
+    const auto& s = model.spec();
+    std::cout << "dmin model " << path << "\n";
+    std::cout << "  task: " << s.task << (s.regression() ? " (identity output)" : " (sigmoid output)") << "\n";
+    std::cout << "  features (" << s.features.size() << ", in DNN concat order):\n";
+    for (const auto& f : s.features) {
+        std::cout << "    " << f.name << ": " << dmin::to_string(f.type) << ", role " << dmin::to_string(f.role) << ", dim " << f.dim;
+        if (f.type != dmin::FeatureType::numeric) std::cout << ", vocab " << f.vocab_size;
+        if (f.type == dmin::FeatureType::sequence) std::cout << ", max_len " << f.max_len;
+        if (f.table != "embedding_layer.embedding_layers." + f.name + ".weight") std::cout << ", shares " << f.table;
+        if (!f.in_dnn) std::cout << ", not in DNN input";
+        std::cout << "\n";
+    }
+    std::cout << "  branches (" << s.branches.size() << "):\n";
+    for (std::size_t i = 0; i < s.branches.size(); ++i) {
+        const auto& b = s.branches[i];
+        std::cout << "    " << i << ": target (";
+        for (std::size_t k = 0; k < b.target.size(); ++k) std::cout << (k ? ", " : "") << s.features[static_cast<std::size_t>(b.target[k])].name;
+        std::cout << ") over sequence (";
+        for (std::size_t k = 0; k < b.sequence.size(); ++k) std::cout << (k ? ", " : "") << s.features[static_cast<std::size_t>(b.sequence[k])].name;
+        std::cout << "), D = " << b.D << ", L = " << b.L << "\n";
+    }
+    std::cout << "  interest heads: " << s.num_heads << " (head dim " << s.branches[0].D / s.num_heads << ")\n";
+    std::cout << "  behavior refiner: " << (s.use_behavior_refiner ? "on" : "off") << ", refiner mask: "
+              << (s.strict_refiner_mask ? "strict (torch 2.0.x)" : "additive +1.0 (FuxiCTR under torch <= 1.13 / >= 2.1)") << "\n";
+    std::cout << "  layer norm: " << (s.layer_norm ? "on" : "off") << ", position embedding: "
+              << (s.use_pos_emb ? "dim " + std::to_string(s.pos_emb_dim) : std::string("off")) << ", sum pooling: "
+              << (s.sum_pooling ? "on" : "off") << "\n";
+    std::cout << "  attention MLP: " << join(s.attention_units) << " " << acts(s.attention_acts) << "\n";
+    std::cout << "  DNN: input " << s.dnn_input_dim << " -> " << join(s.dnn_units) << " " << acts(s.dnn_acts)
+              << (s.batch_norm ? (s.bn_only_once ? ", batch norm on the input" : ", batch norm per layer") : "") << " -> 1\n";
+    std::cout << "  parameters: " << model.parameter_count() << " (" << model.file_weight_bytes() << " bytes of float32 in the file; "
+              << model.resident_bytes() << " bytes resident)\n";
+    if (!s.provenance.is_null()) std::cout << "  provenance: " << s.provenance.dump() << "\n";
+    std::cout << "  reference pair: " << (model.reference_json().empty() ? "absent" : "present")
+              << ", vocabularies: " << (model.vocab_json().empty() ? "absent" : "present") << "\n";
+    std::cout << "  C++ shape type: using Net = dmin::Model<" << dmin::shape_type_for(s) << ">;\n";
+    return 0;
+}
+
+int predict(const std::string& path, const std::string& input, bool selftest, dmin::OverlongPolicy policy) {
+    const auto model = dmin::load(path, dmin::LoadOptions{selftest});
+    const auto doc = dmin::io::parse_strict(read_file(input), input);
+    const auto samples = dmin::samples_from_json(model, doc, policy);
+    dmin::Scorer<dmin::Model<>> scorer(model);
+    std::vector<float> preds;
+    preds.reserve(samples.size());
+    for (const auto& smp : samples) {
+        scorer.set_user(smp.view());
+        float p = 0;
+        scorer.score(scorer.candidate_from(smp.view()), &p);
+        preds.push_back(p);
+    }
+    std::string out = "{\"predictions\": [";
+    char buf[64];
+    for (std::size_t i = 0; i < preds.size(); ++i) {
+        std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", static_cast<double>(preds[i]));
+        out += buf;
+    }
+    std::cout << out << "]}\n";
+    return 0;
+}
+
+int selftest(const std::string& path) {
+    const auto model = dmin::load(path);
+    const auto r = dmin::replay_reference(model);
+    std::cout << "{\"samples\": " << r.samples << ", \"max_abs_diff\": " << r.max_abs_diff << ", \"tolerance\": " << r.tolerance
+              << ", \"passed\": " << (r.passed ? "true" : "false") << "}\n";
+    return r.passed ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() < 2) return usage();
+    try {
+        const std::string& cmd = args[0];
+        if (cmd == "inspect" && args.size() == 2) return inspect(args[1]);
+        if (cmd == "selftest" && args.size() == 2) return selftest(args[1]);
+        if (cmd == "predict" && args.size() >= 3) {
+            bool st = true;
+            auto policy = dmin::OverlongPolicy::error;
+            for (std::size_t i = 3; i < args.size(); ++i) {
+                if (args[i] == "--no-selftest") st = false;
+                else if (args[i] == "--truncate" && i + 1 < args.size()) {
+                    const auto& v = args[++i];
+                    if (v == "first") policy = dmin::OverlongPolicy::keep_first;
+                    else if (v == "last") policy = dmin::OverlongPolicy::keep_last;
+                    else return usage();
+                } else return usage();
+            }
+            return predict(args[1], args[2], st, policy);
+        }
+        if (cmd == "bench") return dmin_cli::bench(args);
+        return usage();
+    } catch (const std::exception& e) {
+        std::cerr << "dmin: " << e.what() << "\n";
+        return kUsageError;
+    }
+}
