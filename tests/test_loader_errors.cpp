@@ -218,3 +218,29 @@ TEST_CASE("the loaded model keeps its own copy of the weights", "[loader]") {
     write_bytes(path, zeros);
     CHECK(scorer.predict(samples[0].view()) == before);
 }
+
+TEST_CASE("tables used in place through a mapping give the same predictions as copied tables", "[loader][mmap]") {
+    dmin::LoadOptions mapped_opts;
+    mapped_opts.map_tables_larger_than = 0;
+    const auto mapped = dmin::load(valid_file(), mapped_opts);
+    const auto copied = dmin::load(valid_file());
+    CHECK(mapped.mapped_bytes() > 0);
+    CHECK(copied.mapped_bytes() == 0);
+    CHECK(mapped.resident_bytes() < copied.resident_bytes());
+    const auto ref = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/tiny_seq_trained/inputs.json");
+    const auto samples = dmin::samples_from_json(copied, ref);
+    dmin::Scorer<dmin::Model<>> a(mapped), b(copied);
+    for (std::size_t i = 0; i < 40; ++i) CHECK(a.predict(samples[i].view()) == b.predict(samples[i].view()));
+    // A NaN in a mapped table is still rejected.
+    auto raw = RawFile::read(valid_file());
+    const auto off = raw.header[kTable]["data_offsets"][0].get<std::size_t>() + 4 * 3;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(&raw.data[off], &nan, 4);
+    const std::string path = raw.write("mapped_nan");
+    try {
+        (void)dmin::load(path, mapped_opts);
+        FAIL("expected dmin::Error");
+    } catch (const dmin::Error& e) {
+        CHECK_THAT(e.what(), Catch::Contains(kTable) && Catch::Contains("non-finite"));
+    }
+}

@@ -77,6 +77,10 @@ struct SampleView {
 struct LoadOptions {
     /// Replay the reference pair stored in the file and throw if a prediction differs beyond tolerance.
     bool self_test = false;
+    /// Embedding tables larger than this many bytes are used in place through a read-only private
+    /// memory mapping of the file instead of being copied (0 = map every table; SIZE_MAX = copy all).
+    /// A mapped file must not be modified in place while the model lives (replacing it by rename is safe).
+    std::uint64_t map_tables_larger_than = std::uint64_t{256} << 20;
 };
 
 template <class S = dynamic_shape>
@@ -117,7 +121,10 @@ public:
     const std::string& vocab_json() const noexcept { return vocab_; }
     /// Bytes of weights held (file tensors plus load-time derived tensors).
     std::size_t resident_bytes() const noexcept { return (store_.size() + derived_.size()) * sizeof(float); }
+    /// Bytes of embedding tables used in place from a memory mapping of the file (not in resident_bytes()).
+    std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
     std::size_t file_weight_bytes() const noexcept { return file_weight_bytes_; }
+    /// Trainable parameters (BatchNorm/Dice running statistics excluded; shared tables once), as FuxiCTR counts.
     std::size_t parameter_count() const noexcept { return parameter_count_; }
 
 private:
@@ -135,7 +142,8 @@ private:
     int dnn_cand_width_ = 0;
     int num_ids_ = 0, num_values_ = 0, num_cand_ids_ = 0, num_cand_values_ = 0;
     std::string reference_, vocab_;
-    std::size_t file_weight_bytes_ = 0, parameter_count_ = 0;
+    std::size_t file_weight_bytes_ = 0, parameter_count_ = 0, mapped_bytes_ = 0;
+    std::shared_ptr<const io::FileMapping> mapping_;  // large tables used in place
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -395,9 +403,19 @@ M load(const std::string& path, const LoadOptions& options) {
         throw Error(msg);
     }
 
-    // Copy every tensor into 64-byte-aligned storage.
+    // Large embedding tables: used in place from a private read-only mapping. Everything else is
+    // copied into 64-byte-aligned storage (Linear weights are transposed and BatchNorm folded in place).
+    std::map<std::string, bool> mapped;
+    for (const auto& x : s.features) {
+        const auto* t = file.find(x.table);
+        if (x.type != FeatureType::numeric && t->bytes > options.map_tables_larger_than && t->begin % alignof(float) == 0 &&
+            io::kHostLittleEndian)
+            mapped[x.table] = true;
+    }
+    if (!mapped.empty()) m.mapping_ = std::make_shared<const io::FileMapping>(path, file.file_size());
     Arena measure;
-    for (const auto& t : file.tensors()) measure.take(static_cast<std::size_t>(t.numel()));
+    for (const auto& t : file.tensors())
+        if (!mapped.count(t.name)) measure.take(static_cast<std::size_t>(t.numel()));
     m.store_ = AlignedBuffer(measure.used());
     Arena arena(m.store_);
     std::map<std::string, float*> ptr;
@@ -405,11 +423,20 @@ M load(const std::string& path, const LoadOptions& options) {
         std::ifstream in(path, std::ios::binary);
         if (!in) fail(path, ": cannot open file");
         for (const auto& t : file.tensors()) {
+            const bool buffer = t.name.size() > 12 && (t.name.rfind("running_mean") == t.name.size() - 12 ||
+                                                       t.name.rfind("running_var") == t.name.size() - 11);
+            m.file_weight_bytes_ += t.bytes;
+            if (!buffer) m.parameter_count_ += static_cast<std::size_t>(t.numel());
+            if (mapped.count(t.name)) {
+                const auto* p = reinterpret_cast<const float*>(m.mapping_->data() + t.begin);
+                file.check_finite(t.name, p, static_cast<std::size_t>(t.numel()));
+                ptr[t.name] = const_cast<float*>(p);  // tables are only read; the mapping is PROT_READ
+                m.mapped_bytes_ += t.bytes;
+                continue;
+            }
             float* dst = arena.take(static_cast<std::size_t>(t.numel()));
             file.read_f32(in, t, dst);
             ptr[t.name] = dst;
-            m.file_weight_bytes_ += t.bytes;
-            m.parameter_count_ += static_cast<std::size_t>(t.numel());
         }
     }
     const detail::Wiring w(std::move(ptr));

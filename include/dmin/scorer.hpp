@@ -281,6 +281,38 @@ private:
         return -1;
     }
 
+    /// How an attention block treats blocked (future or padding, off-diagonal) logits.
+    enum class Mask {
+        refiner_additive,  ///< FuxiCTR's float mask under torch <= 1.13 / >= 2.1: +1.0, stays in the softmax
+        refiner_strict,    ///< torch 2.0.x eval fast path: excluded
+        replace            ///< extractor: replaced by exactly -1e9
+    };
+
+    /// One head of scaled dot-product self-attention on s.qkv ([L, 3D], heads as contiguous slices):
+    /// out[l, 0..hd) = softmax_j(mask(q_l·k_j / sqrt(hd))) · V. Allowed: j <= l and (j == l or j not padding).
+    void attention_head(BranchState& s, std::size_t branch, int h, Mask mask, float* out, int ldo) {
+        const int L = s.L, D = s.D, hd = s.hd;
+        const std::int64_t* pad_ids = ids_.data() + m_.slot(m_.spec().branches[branch].sequence[0]).offset;
+        for (int l = 0; l < L; ++l)
+            for (int j = 0; j < hd; ++j)
+                s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + D + h * hd + j];
+        kernels::gemm(L, L, hd, s.qkv + h * hd, 3 * D, s.kt, L, s.logits, L);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        for (int qi = 0; qi < L; ++qi) {
+            float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
+            for (int kj = 0; kj < L; ++kj) {
+                const bool allowed = kj <= qi && (kj == qi || pad_ids[kj] != 0);
+                const float x = row[kj] * scale;
+                if (allowed) row[kj] = x;
+                else if (mask == Mask::refiner_additive) row[kj] = x + 1.0f;
+                else if (mask == Mask::refiner_strict) row[kj] = -std::numeric_limits<float>::infinity();
+                else row[kj] = -1e9f;
+            }
+            nn::softmax(row, L);
+        }
+        kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, out, ldo);
+    }
+
     // Refiner → extractor → z_h, g_l for one branch.
     void user_branch(std::size_t i) {
         const auto& spec = m_.spec();
@@ -307,7 +339,6 @@ private:
                 if (ids_[static_cast<std::size_t>(off + l)] != 0) valid[static_cast<std::size_t>(nv++)] = l;
         }
         nvalid_[i] = nv;
-        auto is_pad = [&](int l) { return ids_[static_cast<std::size_t>(m_.slot(bs.sequence[0]).offset + l)] == 0; };
         if (spec.sum_pooling) {
             std::fill(s.sp, s.sp + D, 0.0f);
             for (int l = 0; l < L; ++l) nn::add_rows<S::D>(s.sp, D, s.s0 + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
@@ -317,27 +348,8 @@ private:
         const float* r = s.s0;
         if (b.refiner) {
             b.ref.in_proj.forward(L, s.s0, D, s.qkv, 3 * D);
-            const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-            for (int h = 0; h < H; ++h) {
-                for (int l = 0; l < L; ++l)
-                    for (int j = 0; j < hd; ++j) {
-                        float& q = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + h * hd + j];
-                        q *= scale;
-                        s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + D + h * hd + j];
-                    }
-                kernels::gemm(L, L, hd, s.qkv + h * hd, 3 * D, s.kt, L, s.logits, L);
-                for (int qi = 0; qi < L; ++qi) {
-                    float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
-                    for (int kj = 0; kj < L; ++kj) {
-                        const bool allowed = kj <= qi && (kj == qi || !is_pad(kj));
-                        if (allowed) continue;
-                        if (spec.strict_refiner_mask) row[kj] = -std::numeric_limits<float>::infinity();
-                        else row[kj] += 1.0f;
-                    }
-                    nn::softmax(row, L);
-                }
-                kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, s.o + h * hd, D);
-            }
+            const Mask mask = spec.strict_refiner_mask ? Mask::refiner_strict : Mask::refiner_additive;
+            for (int h = 0; h < H; ++h) attention_head(s, i, h, mask, s.o + h * hd, D);
             b.ref.out_proj.forward(L, s.o, D, s.s, D);
             nn::add_rows<S::D>(s.s, D, s.s0, D, L, D);
             if (b.ref.ln_gamma) nn::layer_norm_rows<S::D>(s.s, L, D, D, b.ref.ln_gamma, b.ref.ln_beta);
@@ -352,21 +364,8 @@ private:
 
         // Multi-interest extractor: per head masked self-attention (−1e9 replacement), W_o, residual, LN, FFN.
         b.qkv.forward(L, r, D, s.qkv, 3 * D);
-        const float inv = 1.0f / std::sqrt(static_cast<float>(hd));
         for (int h = 0; h < H; ++h) {
-            for (int l = 0; l < L; ++l)
-                for (int j = 0; j < hd; ++j)
-                    s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + D + h * hd + j];
-            kernels::gemm(L, L, hd, s.qkv + h * hd, 3 * D, s.kt, L, s.logits, L);
-            for (int qi = 0; qi < L; ++qi) {
-                float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
-                for (int kj = 0; kj < L; ++kj) {
-                    const bool allowed = kj <= qi && (kj == qi || !is_pad(kj));
-                    row[kj] = allowed ? row[kj] * inv : -1e9f;
-                }
-                nn::softmax(row, L);
-            }
-            kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, s.o, hd);
+            attention_head(s, i, h, Mask::replace, s.o, hd);
             const auto& hw = b.heads[static_cast<std::size_t>(h)];
             float* zh = s.z + static_cast<std::ptrdiff_t>(h) * L * D;
             hw.w_o.forward(L, s.o, hd, s.u, D);

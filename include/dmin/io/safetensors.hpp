@@ -11,10 +11,43 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "dmin/error.hpp"
 #include "dmin/io/json.hpp"
 
 namespace dmin::io {
+
+/// A whole file mapped read-only and private (POSIX mmap). Unmapped on destruction.
+class FileMapping {
+public:
+    FileMapping(const std::string& path, std::uint64_t expected_size) {
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) detail::fail(path, ": cannot open file for mapping");
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) != expected_size) {
+            ::close(fd);
+            detail::fail(path, ": file changed size while loading");
+        }
+        size_ = expected_size;
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        ::close(fd);
+        if (p == MAP_FAILED) detail::fail(path, ": mmap failed");
+        data_ = static_cast<const unsigned char*>(p);
+    }
+    FileMapping(const FileMapping&) = delete;
+    FileMapping& operator=(const FileMapping&) = delete;
+    ~FileMapping() { ::munmap(const_cast<unsigned char*>(data_), size_); }
+    const unsigned char* data() const noexcept { return data_; }
+    std::uint64_t size() const noexcept { return size_; }
+
+private:
+    const unsigned char* data_ = nullptr;
+    std::uint64_t size_ = 0;
+};
 
 /// One tensor entry of the header. Offsets are absolute file offsets.
 struct TensorInfo {
