@@ -34,6 +34,6 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDMIN_WERROR=ON
 cmake --build "$build" -j "$jobs"
 
 if [ "$mode" = main ]; then
-  exec "$build/examples/rank_candidates" examples/models/tiny_seq_fuxictr.safetensors
+  exec "$build/examples/rank_candidates" examples/models/multi_interest_world.safetensors
 fi
 ctest --test-dir "$build" --output-on-failure -j "$jobs"

@@ -244,3 +244,51 @@ TEST_CASE("tables used in place through a mapping give the same predictions as c
         CHECK_THAT(e.what(), Catch::Contains(kTable) && Catch::Contains("non-finite"));
     }
 }
+
+TEST_CASE("raw-token vocabularies map with FuxiCTR's rules", "[vocab]") {
+    auto raw = RawFile::read(valid_file());
+    json vocab = {{"pid", {{"tokens", {{"__PAD__", 0}, {"web", 1}, {"app", 2}, {"__OOV__", 3}}}, {"oov_idx", 3}, {"pad_idx", 0}}},
+                  {"adgroup_id", {{"tokens", {{"__PAD__", 0}, {"9001", 5}, {"9002", 7}, {"x9", 8}, {"__OOV__", 95}}}, {"oov_idx", 95}, {"pad_idx", 0}}}};
+    raw.header["__metadata__"]["vocab"] = vocab.dump();
+    const auto m = dmin::load(raw.write("vocab"));
+    dmin::Sample s(m);
+    s.set_raw("pid", "app");
+    CHECK(s.ids()[static_cast<std::size_t>(m.slot(m.spec().feature_index("pid")).offset)] == 2);
+    s.set_raw("pid", "tv");  // unknown → OOV
+    CHECK(s.ids()[static_cast<std::size_t>(m.slot(m.spec().feature_index("pid")).offset)] == 3);
+    s.set_raw("pid", "");  // missing → OOV for a categorical feature (FuxiCTR fill_na)
+    CHECK(s.ids()[static_cast<std::size_t>(m.slot(m.spec().feature_index("pid")).offset)] == 3);
+    s.set_raw("adgroup_id", std::int64_t{9002});  // 64-bit raw ids match decimal tokens
+    CHECK(s.ids()[static_cast<std::size_t>(m.slot(m.spec().feature_index("adgroup_id")).offset)] == 7);
+    s.set_raw("adgroup_id", std::int64_t{12345});
+    CHECK(s.ids()[static_cast<std::size_t>(m.slot(m.spec().feature_index("adgroup_id")).offset)] == 95);
+    // click_sequence shares adgroup_id's table, so it uses adgroup_id's vocabulary; "" is padding there.
+    s.set_raw("click_sequence", std::vector<std::string>{"9001", "nope", "", "x9"});
+    const auto off = static_cast<std::size_t>(m.slot(m.spec().feature_index("click_sequence")).offset);
+    CHECK(std::vector<std::int64_t>(s.ids().begin() + static_cast<std::ptrdiff_t>(off), s.ids().begin() + static_cast<std::ptrdiff_t>(off) + 5) ==
+          std::vector<std::int64_t>{5, 95, 0, 8, 0});
+    CHECK_THROWS_WITH(s.set_raw("userid", "u1"), Catch::Contains("no vocabulary"));
+    // Bad vocabularies are load errors.
+    vocab["pid"]["tokens"]["web"] = 4;
+    raw.header["__metadata__"]["vocab"] = vocab.dump();
+    require_error(raw.write("badvocab"), {"vocab.pid", "\"web\"", "[0, 4)"});
+    raw.header["__metadata__"]["vocab"] = json({{"colour", {{"tokens", json::object()}, {"oov_idx", 0}}}}).dump();
+    require_error(raw.write("badvocab2"), {"unknown feature \"colour\""});
+}
+
+TEST_CASE("JSON samples may carry raw tokens when the model has a vocabulary", "[vocab]") {
+    auto raw = RawFile::read(valid_file());
+    const json vocab = {{"pid", {{"tokens", {{"__PAD__", 0}, {"web", 1}, {"app", 2}, {"__OOV__", 3}}}, {"oov_idx", 3}, {"pad_idx", 0}}},
+                        {"adgroup_id", {{"tokens", {{"__PAD__", 0}, {"9001", 5}, {"__OOV__", 95}}}, {"oov_idx", 95}, {"pad_idx", 0}}}};
+    raw.header["__metadata__"]["vocab"] = vocab.dump();
+    const auto m = dmin::load(raw.write("vocab_json"));
+    auto js = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/tiny_seq_trained/inputs.json").at("samples").at(0);
+    auto by_index = js;
+    js["pid"] = "app";
+    js["click_sequence"] = {"9001", "unknown"};
+    by_index["pid"] = 2;
+    by_index["click_sequence"] = {5, 95};
+    CHECK(dmin::sample_from_json(m, js).ids() == dmin::sample_from_json(m, by_index).ids());
+    js["userid"] = "u1";  // no vocabulary for userid: still an error naming it
+    CHECK_THROWS_WITH(dmin::sample_from_json(m, js), Catch::Contains("userid") && Catch::Contains("expected an integer id"));
+}

@@ -149,3 +149,21 @@ TEST_CASE("convenience path by name", "[requests]") {
     CHECK_THROWS_WITH(s.set("pid", std::vector<std::int64_t>{1}), Catch::Contains("expected a single value"));
     CHECK_THROWS_WITH(s.require_complete(), Catch::Contains("missing"));
 }
+
+TEST_CASE("CandidateBatch builds candidate rows by name and validates them", "[requests]") {
+    const auto& m = numeric();
+    dmin::CandidateBatch batch(m, 3);
+    batch.set(0, "item_id", 7).set_value(0, "price", 1.5);
+    batch.set(2, "item_id", 59);
+    CHECK_THROWS_WITH(batch.set(1, "item_id", 60), Catch::Contains("candidate 1") && Catch::Contains("out of range [0, 60)"));
+    CHECK_THROWS_WITH(batch.set(3, "item_id", 1), Catch::Contains("candidate 3 out of range"));
+    CHECK_THROWS_WITH(batch.set(0, "userid", 1), Catch::Contains("not a candidate feature"));
+    CHECK_THROWS_WITH(batch.set(0, "price", 1), Catch::Contains("is numeric"));
+    CHECK_THROWS_WITH(batch.set_value(0, "price", std::nan("")), Catch::Contains("not finite"));
+    CHECK_THROWS_WITH(batch.set_raw(0, "item_id", "x"), Catch::Contains("no vocabulary"));
+    const auto v = batch.view();
+    const int item = m.spec().feature_index("item_id"), price = m.spec().feature_index("price");
+    CHECK(v.count == 3);
+    CHECK(v.ids[2 * v.id_stride + static_cast<std::size_t>(m.slot(item).cand_offset)] == 59);
+    CHECK(v.values[0 * v.value_stride + static_cast<std::size_t>(m.slot(price).cand_offset)] == 1.5f);
+}

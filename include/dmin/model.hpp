@@ -15,6 +15,7 @@
 #include "dmin/nn/mlp.hpp"
 #include "dmin/shape.hpp"
 #include "dmin/spec.hpp"
+#include "dmin/vocab.hpp"
 
 namespace dmin {
 
@@ -119,6 +120,8 @@ public:
     const std::string& reference_json() const noexcept { return reference_; }
     /// Optional vocabularies (weights_format.md §5), as JSON text ("" when absent).
     const std::string& vocab_json() const noexcept { return vocab_; }
+    /// Raw token → index maps parsed from vocab_json() (empty when the file has none).
+    const Vocabularies& vocabularies() const noexcept { return vocabularies_; }
     /// Bytes of weights held (file tensors plus load-time derived tensors).
     std::size_t resident_bytes() const noexcept { return (store_.size() + derived_.size()) * sizeof(float); }
     /// Bytes of embedding tables used in place from a memory mapping of the file (not in resident_bytes()).
@@ -144,6 +147,7 @@ private:
     std::string reference_, vocab_;
     std::size_t file_weight_bytes_ = 0, parameter_count_ = 0, mapped_bytes_ = 0;
     std::shared_ptr<const io::FileMapping> mapping_;  // large tables used in place
+    Vocabularies vocabularies_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -381,7 +385,10 @@ M load(const std::string& path, const LoadOptions& options) {
         throw Error(msg + " (use " + shape_type_for(s) + " or dmin::dynamic_shape)");
     }
     if (auto it = file.metadata().find("reference"); it != file.metadata().end()) m.reference_ = it->second;
-    if (auto it = file.metadata().find("vocab"); it != file.metadata().end()) m.vocab_ = it->second;
+    if (auto it = file.metadata().find("vocab"); it != file.metadata().end()) {
+        m.vocab_ = it->second;
+        m.vocabularies_ = Vocabularies(m.vocab_, m.spec_);
+    }
 
     // Every expected tensor present with its shape; nothing extra. Report all problems at once.
     const auto expected = expected_tensors(s);

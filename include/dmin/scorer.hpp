@@ -172,7 +172,7 @@ public:
     Explanation explain(const Candidates& cands, std::size_t c) {
         require_user();
         if (c >= cands.count) detail::fail("explain: candidate ", c, " out of range (", cands.count, " candidates)");
-        validate(Candidates{1, cands.ids + c * cands.id_stride, cands.id_stride,
+        validate(Candidates{1, cands.ids ? cands.ids + c * cands.id_stride : nullptr, cands.id_stride,
                             cands.values ? cands.values + c * cands.value_stride : nullptr, cands.value_stride});
         Explanation e;
         candidate_input(cands, c, xc_, false);
