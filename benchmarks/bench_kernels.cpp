@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
             ->Args({s.M, s.N, s.K, s.acc});
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::AddCustomContext("dmin_simd", dmin::kernels::simd_arch_name());
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

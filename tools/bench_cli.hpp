@@ -121,7 +121,7 @@ inline int bench(const std::vector<std::string>& args) {
                 "\"per_candidate_us\": {\"median\": %.4f, \"p99\": %.4f}, \"candidates_per_s\": %.1f, \"gflops\": %.3f, "
                 "\"requests_timed\": %zu, \"simd\": \"%s\"}\n",
                 n, threads, med, p99, med / static_cast<double>(n), p99 / static_cast<double>(n),
-                static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin::kernels::simd_arch_name());
+                static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin::kernels::simd_arch_name().c_str());
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "dmin/aligned.hpp"
 #include "dmin/error.hpp"
 #include "dmin/kernels/gemm.hpp"
+#include "dmin/kernels/rowops.hpp"
 #include "dmin/model.hpp"
 #include "dmin/nn/ops.hpp"
 
@@ -308,7 +309,7 @@ private:
                 else if (mask == Mask::refiner_strict) row[kj] = -std::numeric_limits<float>::infinity();
                 else row[kj] = -1e9f;
             }
-            nn::softmax(row, L);
+            kernels::softmax(row, L);
         }
         kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, out, ldo);
     }
@@ -530,7 +531,7 @@ private:
         const int off = m_.slot(m_.spec().branches[i].sequence[0]).offset;
         for (int l = 0; l < L; ++l)
             if (ids_[static_cast<std::size_t>(off + l)] == 0) w[l] = -1e9f;
-        nn::softmax(w, L);
+        kernels::softmax(w, L);
         std::fill(I, I + D, 0.0f);
         for (int l = 0; l < L; ++l)
             for (int d = 0; d < D; ++d) I[d] += w[l] * zh[static_cast<std::ptrdiff_t>(l) * D + d];
@@ -580,7 +581,7 @@ private:
             which ^= 1;
         }
         hw.attn.project_out(nv, cur, att_w_, tile_e_);
-        nn::softmax(tile_e_, nv);
+        kernels::softmax(tile_e_, nv);
         std::fill(w, w + L, 0.0f);
         std::fill(I, I + D, 0.0f);
         for (int v = 0; v < nv; ++v) {

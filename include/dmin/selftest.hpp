@@ -32,6 +32,7 @@ SelfTestReport replay_reference(const M& model) {
     r.samples = samples.size();
     Scorer<M> scorer(model);
     for (std::size_t i = 0; i < samples.size(); ++i) {
+        if (!preds[i].is_number()) detail::fail("reference: predictions[", i, "] is a ", preds[i].type_name(), ", expected a number");
         const double want = preds[i].get<double>();
         const float slow = scorer.predict(samples[i].view());
         float fast = 0;

@@ -13,6 +13,7 @@ enum class Init { zero, bias, accumulate };
 
 namespace detail {
 
+/// The micro-kernel: an MR × (NV·W) tile of C held in registers while k runs over K.
 template <int MR, int NV>
 inline void gemm_block(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int ncols,
                        const float* bias, Init init) {
@@ -29,12 +30,15 @@ inline void gemm_block(int K, const float* A, int lda, const float* B, int ldb, 
                 c[r][v] = vfloat::load(tmp);
             } else c[r][v] = vfloat(0.0f);
         }
-    for (int k = 0; k < K; ++k) {
-        vfloat b[NV];
-        for (int v = 0; v < NV; ++v) b[v] = vfloat::load(B + k * ldb + v * W);
+    const float* a[MR];
+    for (int r = 0; r < MR; ++r) a[r] = A + static_cast<std::ptrdiff_t>(r) * lda;
+    const float* b = B;
+    for (int k = 0; k < K; ++k, b += ldb) {
+        vfloat bv[NV];
+        for (int v = 0; v < NV; ++v) bv[v] = vfloat::load(b + v * W);
         for (int r = 0; r < MR; ++r) {
-            const vfloat a(A[r * lda + k]);
-            for (int v = 0; v < NV; ++v) c[r][v] = fma(a, b[v], c[r][v]);
+            const vfloat av(a[r][k]);
+            for (int v = 0; v < NV; ++v) c[r][v] = fma(av, bv[v], c[r][v]);
         }
     }
     for (int r = 0; r < MR; ++r)
@@ -78,13 +82,19 @@ inline void gemm_rows(int N, int K, const float* A, int lda, const float* B, int
 inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
                  const float* bias = nullptr, Init init = Init::zero) {
     if (init == Init::bias && !bias) init = Init::zero;
-    constexpr int MR = 4;
+    // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32).
+    constexpr int MR = 6;
     int m = 0;
-    for (; m + MR <= M; m += MR) detail::gemm_rows<MR>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init);
+    for (; m + MR <= M; m += MR)
+        detail::gemm_rows<MR>(N, K, A + static_cast<std::ptrdiff_t>(m) * lda, lda, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc, bias, init);
+    const float* a = A + static_cast<std::ptrdiff_t>(m) * lda;
+    float* c = C + static_cast<std::ptrdiff_t>(m) * ldc;
     switch (M - m) {
-        case 1: detail::gemm_rows<1>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init); break;
-        case 2: detail::gemm_rows<2>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init); break;
-        case 3: detail::gemm_rows<3>(N, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc, bias, init); break;
+        case 1: detail::gemm_rows<1>(N, K, a, lda, B, ldb, c, ldc, bias, init); break;
+        case 2: detail::gemm_rows<2>(N, K, a, lda, B, ldb, c, ldc, bias, init); break;
+        case 3: detail::gemm_rows<3>(N, K, a, lda, B, ldb, c, ldc, bias, init); break;
+        case 4: detail::gemm_rows<4>(N, K, a, lda, B, ldb, c, ldc, bias, init); break;
+        case 5: detail::gemm_rows<5>(N, K, a, lda, B, ldb, c, ldc, bias, init); break;
         default: break;
     }
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <string>
 
 #if !defined(DMIN_SCALAR_KERNELS)
 #include <xsimd/xsimd.hpp>
@@ -32,40 +33,48 @@ struct vfloat {
     friend vfloat exp(vfloat a) { return vfloat(std::exp(a.v)); }
     friend float hsum(vfloat a) { return a.v; }
 };
-inline const char* simd_arch_name() { return "scalar"; }
+using vfloat_ew = vfloat;
+inline std::string simd_arch_name() { return "scalar"; }
 #else
-/// The instruction set the kernels use. With AVX2+FMA available, dmin uses 256-bit vectors even when
-/// AVX-512 is enabled: on the Zen 4 cores dmin is tuned for, 512-bit FMAs execute as two 256-bit halves
-/// (same peak), and GCC 12's AVX-512 intrinsics raise spurious -Wmaybe-uninitialized warnings
-/// (GCC bug 105593) in user code that includes dmin. Define DMIN_USE_AVX512 to use xsimd's best arch.
-#if XSIMD_WITH_FMA3_AVX2 && !defined(DMIN_USE_AVX512)
-using simd_arch = xsimd::fma3<xsimd::avx2>;
+/// Two instruction sets:
+///  - gemm_arch, for the matrix products: xsimd's best (AVX-512 where enabled; on Zen 5 its FMAs are
+///    full width, twice the ymm peak). Only loads, stores, broadcasts and FMAs are used there.
+///  - ew_arch, for element-wise kernels (activations, exp, reductions): AVX2+FMA when available,
+///    because GCC 12's AVX-512 max/min/exp/reduction intrinsics raise spurious -Wmaybe-uninitialized
+///    warnings (GCC bug 105593) in every program that includes dmin. These kernels are memory-light
+///    and not the bottleneck. Define DMIN_EW_AVX512 to use the best arch for them too.
+using gemm_arch = xsimd::default_arch;
+#if XSIMD_WITH_FMA3_AVX2 && !defined(DMIN_EW_AVX512)
+using ew_arch = xsimd::fma3<xsimd::avx2>;
 #else
-using simd_arch = xsimd::default_arch;
+using ew_arch = xsimd::default_arch;
 #endif
 
-/// Thin wrapper over xsimd::batch<float, simd_arch>.
-struct vfloat {
-    using batch = xsimd::batch<float, simd_arch>;
+/// Thin wrapper over xsimd::batch<float, Arch> with the operations dmin's kernels use.
+template <class Arch>
+struct basic_vfloat {
+    using batch = xsimd::batch<float, Arch>;
     static constexpr int size = static_cast<int>(batch::size);
     batch v;
-    vfloat() : v(0.0f) {}
-    explicit vfloat(float x) : v(x) {}  // broadcast (never brace-init a batch: xsimd 8.1 reads memory)
-    explicit vfloat(batch b) : v(b) {}
-    static vfloat load(const float* p) { return vfloat(batch::load_unaligned(p)); }
+    basic_vfloat() : v(0.0f) {}
+    explicit basic_vfloat(float x) : v(x) {}  // broadcast (never brace-init a batch: xsimd 8.1 reads memory)
+    explicit basic_vfloat(batch b) : v(b) {}
+    static basic_vfloat load(const float* p) { return basic_vfloat(batch::load_unaligned(p)); }
     void store(float* p) const { v.store_unaligned(p); }
-    friend vfloat fma(vfloat a, vfloat b, vfloat c) { return vfloat(xsimd::fma(a.v, b.v, c.v)); }
-    friend vfloat operator+(vfloat a, vfloat b) { return vfloat(a.v + b.v); }
-    friend vfloat operator*(vfloat a, vfloat b) { return vfloat(a.v * b.v); }
-    friend vfloat max(vfloat a, vfloat b) { return vfloat(xsimd::max(a.v, b.v)); }
-    friend vfloat min(vfloat a, vfloat b) { return vfloat(xsimd::min(a.v, b.v)); }
-    friend vfloat operator-(vfloat a, vfloat b) { return vfloat(a.v - b.v); }
-    friend vfloat operator-(vfloat a) { return vfloat(-a.v); }
-    friend vfloat operator/(vfloat a, vfloat b) { return vfloat(a.v / b.v); }
-    friend vfloat exp(vfloat a) { return vfloat(xsimd::exp(a.v)); }
-    friend float hsum(vfloat a) { return xsimd::hadd(a.v); }  // xsimd 8.1 has no reduce_add
+    friend basic_vfloat fma(basic_vfloat a, basic_vfloat b, basic_vfloat c) { return basic_vfloat(xsimd::fma(a.v, b.v, c.v)); }
+    friend basic_vfloat operator+(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v + b.v); }
+    friend basic_vfloat operator*(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v * b.v); }
+    friend basic_vfloat max(basic_vfloat a, basic_vfloat b) { return basic_vfloat(xsimd::max(a.v, b.v)); }
+    friend basic_vfloat min(basic_vfloat a, basic_vfloat b) { return basic_vfloat(xsimd::min(a.v, b.v)); }
+    friend basic_vfloat operator-(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v - b.v); }
+    friend basic_vfloat operator-(basic_vfloat a) { return basic_vfloat(-a.v); }
+    friend basic_vfloat operator/(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v / b.v); }
+    friend basic_vfloat exp(basic_vfloat a) { return basic_vfloat(xsimd::exp(a.v)); }
+    friend float hsum(basic_vfloat a) { return xsimd::hadd(a.v); }  // xsimd 8.1 has no reduce_add
 };
-inline const char* simd_arch_name() { return simd_arch::name(); }
+using vfloat = basic_vfloat<gemm_arch>;
+using vfloat_ew = basic_vfloat<ew_arch>;
+inline std::string simd_arch_name() { return std::string(gemm_arch::name()) + "/" + ew_arch::name(); }
 #endif
 
 /// Floats a buffer must be readable beyond its last row so that kernels may load whole vectors.

@@ -1,4 +1,4 @@
-// dmin/nn/ops.hpp — row-wise building blocks on row-major buffers: LayerNorm, softmax, residual, ReLU.
+// dmin/nn/ops.hpp — row-wise building blocks on row-major buffers: LayerNorm, residual, ReLU.
 #pragma once
 
 #include <Eigen/Core>
@@ -39,16 +39,6 @@ inline void relu_rows(float* X, int rows, int width, int ld) {
         float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
         for (int j = 0; j < width; ++j) x[j] = std::max(x[j], 0.0f);
     }
-}
-
-/// Max-subtracted softmax of x[0..n) in place.
-inline void softmax(float* x, int n) {
-    float m = x[0];
-    for (int j = 1; j < n; ++j) m = std::max(m, x[j]);
-    float s = 0;
-    for (int j = 0; j < n; ++j) s += (x[j] = std::exp(x[j] - m));
-    const float inv = 1.0f / s;
-    for (int j = 0; j < n; ++j) x[j] *= inv;
 }
 
 }  // namespace dmin::nn

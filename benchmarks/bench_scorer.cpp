@@ -1,0 +1,336 @@
+// Request-level benchmarks of dmin::Scorer at the three benchmark shapes (python/bench/models.py).
+//
+//   build/benchmarks/bench_scorer [--benchmark_filter=paper] [--benchmark_min_time=0.5] [--models DIR]
+//                                 [--shape small|paper|large]   (load only that shape)
+//
+// Model files: --models DIR, else $DMIN_BENCH_MODELS, else the directory the build generated them in
+// (DMIN_BENCH_MODELS_DIR, see benchmarks/CMakeLists.txt). Missing shapes are skipped with a note.
+//
+// Benchmarks, for shape ∈ {small, paper, large} and N ∈ {1, 16, 128, 1024}:
+//   request/<shape>/N:<N>/threads:1   one request = set_user + score(N candidates) on one Scorer
+//   request/<shape>/N:<N>/threads:2   the N candidates split over 2 Scorers (one per thread, one
+//                                     shared const Model, each running set_user); the second thread
+//                                     is a persistent worker released by a spin barrier
+//   set_user/<shape>                  the candidate-independent phase alone
+//   score/<shape>/N:<N>               score(N) alone, after one set_user (the per-candidate phase)
+// Counters (per benchmark run; with --benchmark_repetitions the aggregates are over runs):
+//   req_p50_us, req_p99_us    request latency percentiles over the timed requests (wall clock)
+//   cpu_p50_us                (threads:1) median per-request CPU time of the scoring thread
+//                             (CLOCK_THREAD_CPUTIME_ID): what the request costs when a noisy
+//                             neighbour preempts the thread; equals req_p50_us on an idle core
+//   cand_us                   req_p50_us / N
+//   GFLOP/s                   useful FLOPs (count_flops: user once + N·per_candidate) / req_p50
+//   floor_x                   cand_us / (per_candidate FLOPs / peak) where peak is $DMIN_PEAK_GFLOPS
+//                             (set it from fma_peak; 0/absent: counter omitted)
+#include <benchmark/benchmark.h>
+
+#include <dmin/dmin.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DMIN_BENCH_PAUSE() _mm_pause()
+#else
+#define DMIN_BENCH_PAUSE() ((void)0)
+#endif
+
+#ifndef DMIN_BENCH_MODELS_DIR
+#define DMIN_BENCH_MODELS_DIR ""
+#endif
+
+namespace {
+
+using Model = dmin::Model<>;
+using Scorer = dmin::Scorer<Model>;
+using clock_type = std::chrono::steady_clock;
+
+/// One random request: a user with full-length sequences and N candidate rows (fixed seed).
+struct Request {
+    dmin::Sample user;
+    std::vector<std::int64_t> ids;
+    std::vector<float> values;
+    std::size_t n, ni, nv;
+
+    Request(const Model& m, std::size_t count, std::uint64_t seed) : user(m), n(count) {
+        std::mt19937_64 rng(seed);
+        auto id = [&](const dmin::FeatureSpec& f) {
+            return static_cast<std::int64_t>(1 + rng() % static_cast<std::uint64_t>(std::max<std::int64_t>(1, f.vocab_size - 1)));
+        };
+        std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+        for (const auto& f : m.spec().features) {
+            if (f.role == dmin::Role::candidate) continue;
+            if (f.type == dmin::FeatureType::numeric) user.set_value(f.name, val(rng));
+            else if (f.type == dmin::FeatureType::categorical) user.set(f.name, id(f));
+            else {
+                std::vector<std::int64_t> seq(static_cast<std::size_t>(f.max_len));
+                for (auto& x : seq) x = id(f);
+                user.set(f.name, seq);
+            }
+        }
+        ni = static_cast<std::size_t>(std::max(1, m.num_candidate_ids()));
+        nv = static_cast<std::size_t>(std::max(1, m.num_candidate_values()));
+        ids.assign(ni * n, 0);
+        values.assign(nv * n, 0.0f);
+        for (std::size_t c = 0; c < n; ++c)
+            for (std::size_t f = 0; f < m.spec().features.size(); ++f) {
+                const auto& x = m.spec().features[f];
+                if (x.role != dmin::Role::candidate) continue;
+                const auto& sl = m.slot(static_cast<int>(f));
+                if (x.type == dmin::FeatureType::numeric) values[c * nv + static_cast<std::size_t>(sl.cand_offset)] = val(rng);
+                else ids[c * ni + static_cast<std::size_t>(sl.cand_offset)] = id(x);
+            }
+    }
+    dmin::Candidates slice(std::size_t from, std::size_t count) const {
+        return {count, ids.data() + from * ni, ni, values.data() + from * nv, nv};
+    }
+};
+
+/// A persistent worker thread that runs `job` once per release(); wait() spins until it is done.
+class Worker {
+public:
+    Worker() : th_([this] { loop(); }) {}
+    ~Worker() {
+        stop_.store(true, std::memory_order_release);
+        go_.fetch_add(1, std::memory_order_acq_rel);
+        th_.join();
+    }
+    template <class F>
+    void set_job(F f) { job_ = std::move(f); }
+    void release() { go_.fetch_add(1, std::memory_order_acq_rel); }
+    void wait() {
+        const unsigned target = go_.load(std::memory_order_acquire);
+        spin_until([&] { return done_.load(std::memory_order_acquire) == target; });
+    }
+
+private:
+    template <class P>
+    static void spin_until(P pred) {
+        for (unsigned i = 0; !pred(); ++i) {
+            if (i < 20000) DMIN_BENCH_PAUSE();
+            else std::this_thread::yield();  // a noisy 2-core machine: don't burn a stolen core forever
+        }
+    }
+    void loop() {
+        unsigned seen = 0;
+        for (;;) {
+            spin_until([&] { return go_.load(std::memory_order_acquire) != seen; });
+            seen = go_.load(std::memory_order_acquire);
+            if (stop_.load(std::memory_order_acquire)) return;
+            job_();
+            done_.store(seen, std::memory_order_release);
+        }
+    }
+    std::function<void()> job_;
+    std::atomic<unsigned> go_{0}, done_{0};
+    std::atomic<bool> stop_{false};
+    std::thread th_;
+};
+
+struct Shape {
+    std::string name, path;
+    std::unique_ptr<Model> model;
+    dmin::FlopCount flops;
+};
+
+std::vector<std::unique_ptr<Shape>>& shapes() {
+    static std::vector<std::unique_ptr<Shape>> s;
+    return s;
+}
+
+double peak_gflops() {
+    const char* p = std::getenv("DMIN_PEAK_GFLOPS");
+    return p ? std::atof(p) : 0.0;
+}
+
+double thread_cpu_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) * 1e-3;
+}
+
+double percentile(std::vector<double> v, double q) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+
+void set_counters(benchmark::State& st, const Shape& sh, std::vector<double>& us, double n, double user_times) {
+    const double p50 = percentile(us, 0.5), p99 = percentile(us, 0.99);
+    st.counters["req_p50_us"] = p50;
+    st.counters["req_p99_us"] = p99;
+    st.counters["cand_us"] = p50 / n;
+    const double fl = sh.flops.user * user_times + sh.flops.per_candidate * n;
+    st.counters["GFLOP/s"] = fl / (p50 * 1e3);
+    const double peak = peak_gflops();
+    if (peak > 0 && n > 1) st.counters["floor_x"] = (p50 / n) / (sh.flops.per_candidate / (peak * 1e3));
+    if (peak > 0 && n == 1) st.counters["floor_x"] = p50 / ((sh.flops.user + sh.flops.per_candidate) / (peak * 1e3));
+    st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(n));
+}
+
+void BM_request(benchmark::State& st, Shape* sh, std::size_t n, int threads) {
+    const Model& m = *sh->model;
+    const Request req(m, n, 42);
+    std::vector<float> out(n);
+    std::vector<std::unique_ptr<Scorer>> sc;
+    for (int t = 0; t < threads; ++t) sc.push_back(std::make_unique<Scorer>(m));
+    const std::size_t half = threads == 2 ? n / 2 : n;  // thread 0: [0, half), thread 1: [half, n)
+    std::unique_ptr<Worker> worker;
+    if (threads == 2) {
+        worker = std::make_unique<Worker>();
+        worker->set_job([&] {
+            sc[1]->set_user(req.user.view());
+            if (n > half) sc[1]->score(req.slice(half, n - half), out.data() + half);
+        });
+    }
+    auto one = [&] {
+        if (worker) worker->release();
+        sc[0]->set_user(req.user.view());
+        if (half > 0) sc[0]->score(req.slice(0, half), out.data());
+        if (worker) worker->wait();
+    };
+    for (int w = 0; w < 2; ++w) one();
+    std::vector<double> us, cpu;
+    us.reserve(1 << 16);
+    cpu.reserve(1 << 16);
+    for (auto _ : st) {
+        const double c0 = thread_cpu_us();
+        const auto t0 = clock_type::now();
+        one();
+        us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+        cpu.push_back(thread_cpu_us() - c0);
+        benchmark::DoNotOptimize(out.data());
+    }
+    set_counters(st, *sh, us, static_cast<double>(n), 1.0);
+    if (threads == 1) st.counters["cpu_p50_us"] = percentile(cpu, 0.5);
+}
+
+void BM_set_user(benchmark::State& st, Shape* sh) {
+    const Model& m = *sh->model;
+    const Request req(m, 1, 42);
+    Scorer sc(m);
+    std::vector<double> us;
+    for (auto _ : st) {
+        const auto t0 = clock_type::now();
+        sc.set_user(req.user.view());
+        us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+    }
+    st.counters["req_p50_us"] = percentile(us, 0.5);
+    st.counters["req_p99_us"] = percentile(us, 0.99);
+    st.counters["GFLOP/s"] = sh->flops.user / (percentile(us, 0.5) * 1e3);
+}
+
+void BM_score(benchmark::State& st, Shape* sh, std::size_t n) {
+    const Model& m = *sh->model;
+    const Request req(m, n, 42);
+    std::vector<float> out(n);
+    Scorer sc(m);
+    sc.set_user(req.user.view());
+    std::vector<double> us;
+    for (auto _ : st) {
+        const auto t0 = clock_type::now();
+        sc.score(req.slice(0, n), out.data());
+        us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+        benchmark::DoNotOptimize(out.data());
+    }
+    const double p50 = percentile(us, 0.5);
+    st.counters["req_p50_us"] = p50;
+    st.counters["cand_us"] = p50 / static_cast<double>(n);
+    st.counters["GFLOP/s"] = sh->flops.per_candidate * static_cast<double>(n) / (p50 * 1e3);
+    const double peak = peak_gflops();
+    if (peak > 0) st.counters["floor_x"] = (p50 / static_cast<double>(n)) / (sh->flops.per_candidate / (peak * 1e3));
+    st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(n));
+}
+
+/// Removes "--name VALUE" or "--name=VALUE" from argv; returns VALUE or "".
+std::string take_option(int& argc, char** argv, const std::string& name) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        int k = 0;
+        std::string v;
+        if (a == name && i + 1 < argc) {
+            v = argv[i + 1];
+            k = 2;
+        } else if (a.rfind(name + "=", 0) == 0) {
+            v = a.substr(name.size() + 1);
+            k = 1;
+        } else {
+            continue;
+        }
+        for (int j = i; j + k < argc; ++j) argv[j] = argv[j + k];
+        argc -= k;
+        return v;
+    }
+    return "";
+}
+
+std::string models_dir(int& argc, char** argv) {
+    std::string dir = take_option(argc, argv, "--models");
+    if (dir.empty()) {
+        const char* e = std::getenv("DMIN_BENCH_MODELS");
+        dir = e && *e ? e : DMIN_BENCH_MODELS_DIR;
+    }
+    return dir;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string dir = models_dir(argc, argv);
+    const std::string only = take_option(argc, argv, "--shape");
+    for (const char* name : {"small", "paper", "large"}) {
+        if (!only.empty() && only != name) continue;
+        auto sh = std::make_unique<Shape>();
+        sh->name = name;
+        sh->path = dir + "/" + name + ".safetensors";
+        if (!std::ifstream(sh->path)) {
+            std::fprintf(stderr, "bench_scorer: %s not found (generate with python/bench/models.py --out %s)\n",
+                         sh->path.c_str(), dir.c_str());
+            continue;
+        }
+        sh->model = std::make_unique<Model>(dmin::load(sh->path));
+        sh->flops = dmin::count_flops(*sh->model, sh->model->branches().at(0).L);
+        shapes().push_back(std::move(sh));
+    }
+    if (shapes().empty()) {
+        std::fprintf(stderr, "bench_scorer: no model files in '%s' (pass --models DIR or set DMIN_BENCH_MODELS)\n",
+                     dir.c_str());
+        return 2;
+    }
+    for (auto& p : shapes()) {
+        Shape* sh = p.get();
+        for (int threads : {1, 2})
+            for (std::size_t n : {1, 16, 128, 1024}) {
+                if (threads == 2 && n == 1) continue;  // nothing to split
+                const std::string nm = "request/" + sh->name + "/N:" + std::to_string(n) + "/threads:" + std::to_string(threads);
+                benchmark::RegisterBenchmark(nm.c_str(), BM_request, sh, n, threads)->Unit(benchmark::kMicrosecond)->UseRealTime();
+            }
+        benchmark::RegisterBenchmark(("set_user/" + sh->name).c_str(), BM_set_user, sh)->Unit(benchmark::kMicrosecond);
+        for (std::size_t n : {1, 16, 128, 1024})
+            benchmark::RegisterBenchmark(("score/" + sh->name + "/N:" + std::to_string(n)).c_str(), BM_score, sh, n)
+                ->Unit(benchmark::kMicrosecond);
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::AddCustomContext("dmin_simd", dmin::kernels::simd_arch_name());
+    benchmark::AddCustomContext("dmin_models", dir);
+    if (peak_gflops() > 0) benchmark::AddCustomContext("peak_gflops", std::to_string(peak_gflops()));
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
