@@ -6,6 +6,7 @@
 
 #include <random>
 
+using dmin::kernels::Epilogue;
 using dmin::kernels::Init;
 
 TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
@@ -17,7 +18,8 @@ TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
     for (int M : Ms)
         for (int N : Ns)
             for (int K : Ks)
-                for (Init init : {Init::zero, Init::bias, Init::accumulate}) {
+                for (Init init : {Init::zero, Init::bias, Init::accumulate})
+                  for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
                     const int lda = K + 3, ldb = N + 1, ldc = N + 5;
                     dmin::AlignedBuffer A(static_cast<size_t>(M * lda + 32)), B(static_cast<size_t>(K * ldb + 32)),
                         bias(static_cast<size_t>(N + 32)), C(static_cast<size_t>(M * ldc + 32)), R(static_cast<size_t>(M * ldc + 32));
@@ -25,12 +27,12 @@ TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
                     for (size_t i = 0; i < B.size(); ++i) B.data()[i] = u(rng);
                     for (size_t i = 0; i < bias.size(); ++i) bias.data()[i] = u(rng);
                     for (size_t i = 0; i < C.size(); ++i) C.data()[i] = R.data()[i] = u(rng);
-                    dmin::kernels::gemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, bias.data(), init);
-                    dmin::kernels::gemm_reference(M, N, K, A.data(), lda, B.data(), ldb, R.data(), ldc, bias.data(), init);
+                    dmin::kernels::gemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, bias.data(), init, ep);
+                    dmin::kernels::gemm_reference(M, N, K, A.data(), lda, B.data(), ldb, R.data(), ldc, bias.data(), init, ep);
                     for (int i = 0; i < M; ++i)
                         for (int j = 0; j < ldc; ++j) {
                             const float got = C.data()[i * ldc + j], want = R.data()[i * ldc + j];
-                            INFO("M=" << M << " N=" << N << " K=" << K << " init=" << int(init) << " i=" << i << " j=" << j);
+                            INFO("M=" << M << " N=" << N << " K=" << K << " init=" << int(init) << " relu=" << int(ep) << " i=" << i << " j=" << j);
                             if (j < N) REQUIRE(std::fabs(got - want) <= 1e-5f * (1 + static_cast<float>(K) * 0.1f));
                             else REQUIRE(got == want);  // columns beyond N are never written
                         }

@@ -142,7 +142,8 @@ public:
         for (std::size_t c = 0; c < cands.count; ++c) {
             candidate_input(cands, c, xfull_, true);
             fill_request_pieces(xfull_);
-            first.forward(1, xfull_, first.in, y0_, dnn_w_);
+            const auto ep = m_.dnn().hidden.empty() ? kernels::Epilogue::none : m_.dnn().hidden[0].epilogue();
+            first.forward(1, xfull_, first.in, y0_, dnn_w_, ep);
             out[c] = output(dnn_tail(1, y0_)[0]);
         }
     }
@@ -567,16 +568,16 @@ private:
             const float* gl = g + static_cast<std::ptrdiff_t>(v) * A1;
             for (int j = 0; j < A1; ++j) a[j] = gl[j] + s.a0[j];
         }
-        kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, nullptr, kernels::Init::accumulate);
-        nn::Mlp::activate_rows(hw.attn.hidden[0], nv, tile_a_, att_w_);
+        const auto& h1 = hw.attn.hidden[0];
+        kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, nullptr, kernels::Init::accumulate, h1.epilogue());
+        h1.finish(nv, tile_a_, att_w_);
         // Remaining layers: ping-pong between tile_b_ and tile_x_-sized buffers.
         const float* cur = tile_a_;
         float* bufs[2] = {tile_b_, tile_a_};
         int which = 0;
         for (std::size_t k = 1; k < hw.attn.hidden.size(); ++k) {
             float* dst = bufs[which];
-            hw.attn.hidden[k].lin.forward(nv, cur, att_w_, dst, att_w_);
-            nn::Mlp::activate_rows(hw.attn.hidden[k], nv, dst, att_w_);
+            hw.attn.hidden[k].forward(nv, cur, att_w_, dst, att_w_);
             cur = dst;
             which ^= 1;
         }
@@ -597,7 +598,11 @@ private:
         const nn::Linear& first = first_dnn();
         for (int c = 0; c < nb; ++c) std::copy(hu_, hu_ + first.out, y0_ + static_cast<std::ptrdiff_t>(c) * dnn_w_);
         const int cw = m_.dnn_candidate_width();
-        if (cw > 0) kernels::gemm(nb, first.out, cw, xc, ldxc_, first.wt, first.out, y0_, dnn_w_, nullptr, kernels::Init::accumulate);
+        const auto& dnn = m_.dnn();
+        const auto ep = dnn.hidden.empty() ? kernels::Epilogue::none : dnn.hidden[0].epilogue();
+        if (cw > 0) kernels::gemm(nb, first.out, cw, xc, ldxc_, first.wt, first.out, y0_, dnn_w_, nullptr, kernels::Init::accumulate, ep);
+        else if (ep == kernels::Epilogue::relu)
+            for (int c = 0; c < nb * dnn_w_; ++c) y0_[c] = std::max(y0_[c], 0.0f);
         const float* r = dnn_tail(nb, y0_);
         std::copy(r, r + nb, logits);
     }
@@ -607,21 +612,21 @@ private:
         for (int c = 0; c < nb; ++c) out[c] = output(logits_[c]);
     }
 
-    /// Activation of the first layer (already in y) and the rest of the DNN; returns logits (nb).
+    /// Activation of the first layer (its pre-activation, or its ReLU output when fused, is in y) and
+    /// the rest of the DNN; returns logits (nb).
     const float* dnn_tail(int nb, float* y) {
         const auto& dnn = m_.dnn();
         if (dnn.hidden.empty()) {
             for (int c = 0; c < nb; ++c) logits_[c] = y[static_cast<std::ptrdiff_t>(c) * dnn_w_];
             return logits_;
         }
-        nn::Mlp::activate_rows(dnn.hidden[0], nb, y, dnn_w_);
+        dnn.hidden[0].finish(nb, y, dnn_w_);
         const float* cur = y;
         float* bufs[2] = {y1_, y0_};
         int which = 0;
         for (std::size_t k = 1; k < dnn.hidden.size(); ++k) {
             float* dst = bufs[which] == cur ? bufs[which ^ 1] : bufs[which];
-            dnn.hidden[k].lin.forward(nb, cur, dnn_w_, dst, dnn_w_);
-            nn::Mlp::activate_rows(dnn.hidden[k], nb, dst, dnn_w_);
+            dnn.hidden[k].forward(nb, cur, dnn_w_, dst, dnn_w_);
             cur = dst;
             which ^= 1;
         }

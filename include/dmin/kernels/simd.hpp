@@ -31,6 +31,7 @@ struct vfloat {
     friend vfloat operator-(vfloat a) { return vfloat(-a.v); }
     friend vfloat operator/(vfloat a, vfloat b) { return vfloat(a.v / b.v); }
     friend vfloat exp(vfloat a) { return vfloat(std::exp(a.v)); }
+    friend vfloat relu(vfloat a) { return vfloat(a.v > 0 ? a.v : 0.0f); }
     friend float hsum(vfloat a) { return a.v; }
 };
 using vfloat_ew = vfloat;
@@ -70,6 +71,8 @@ struct basic_vfloat {
     friend basic_vfloat operator-(basic_vfloat a) { return basic_vfloat(-a.v); }
     friend basic_vfloat operator/(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v / b.v); }
     friend basic_vfloat exp(basic_vfloat a) { return basic_vfloat(xsimd::exp(a.v)); }
+    /// max(a, 0) through compare+select (xsimd::max on AVX-512 trips GCC bug 105593).
+    friend basic_vfloat relu(basic_vfloat a) { return basic_vfloat(xsimd::select(a.v > batch(0.0f), a.v, batch(0.0f))); }
     friend float hsum(basic_vfloat a) { return xsimd::hadd(a.v); }  // xsimd 8.1 has no reduce_add
 };
 using vfloat = basic_vfloat<gemm_arch>;

@@ -16,13 +16,9 @@ struct Linear {
     float* wt = nullptr;  ///< [in, out]; mutable only while the model is being built
     float* b = nullptr;   ///< [out] or null
 
-    /// Y[rows×out] = X[rows×in]·W^T + b.
-    void forward(int rows, const float* X, int ldx, float* Y, int ldy) const {
-        kernels::gemm(rows, out, in, X, ldx, wt, out, Y, ldy, b, b ? kernels::Init::bias : kernels::Init::zero);
-    }
-    /// Y += X·W^T (no bias).
-    void accumulate(int rows, const float* X, int ldx, float* Y, int ldy) const {
-        kernels::gemm(rows, out, in, X, ldx, wt, out, Y, ldy, nullptr, kernels::Init::accumulate);
+    /// Y[rows×out] = X[rows×in]·W^T + b (then the epilogue).
+    void forward(int rows, const float* X, int ldx, float* Y, int ldy, kernels::Epilogue ep = kernels::Epilogue::none) const {
+        kernels::gemm(rows, out, in, X, ldx, wt, out, Y, ldy, b, b ? kernels::Init::bias : kernels::Init::zero, ep);
     }
 };
 
@@ -31,6 +27,18 @@ struct Hidden {
     Linear lin;
     Act act = Act::none;
     ActParams params;
+
+    /// The activation fused into the gemm when it is ReLU (no second pass over the rows).
+    kernels::Epilogue epilogue() const { return act == Act::relu ? kernels::Epilogue::relu : kernels::Epilogue::none; }
+    /// Activation of rows already produced with epilogue() (a no-op when it was fused).
+    void finish(int rows, float* Y, int ldy) const {
+        if (act != Act::relu) kernels::activate_rows(act, params, Y, rows, lin.out, ldy);
+    }
+    /// Y = act(X·W^T + b).
+    void forward(int rows, const float* X, int ldx, float* Y, int ldy) const {
+        lin.forward(rows, X, ldx, Y, ldy, epilogue());
+        finish(rows, Y, ldy);
+    }
 };
 
 /// FuxiCTR MLP_Block with one output unit: hidden layers, then Linear(last → 1). Output activation
@@ -55,17 +63,12 @@ struct Mlp {
         int which = 0;
         for (std::size_t i = first; i < hidden.size(); ++i) {
             float* dst = bufs[which];
-            hidden[i].lin.forward(rows, cur, ldc, dst, ldbuf);
-            activate_rows(hidden[i], rows, dst, ldbuf);
+            hidden[i].forward(rows, cur, ldc, dst, ldbuf);
             cur = dst;
             ldc = ldbuf;
             which ^= 1;
         }
         project_out(rows, cur, ldc, out);
-    }
-
-    static void activate_rows(const Hidden& h, int rows, float* Y, int ldy) {
-        kernels::activate_rows(h.act, h.params, Y, rows, h.lin.out, ldy);
     }
 
     /// out[r] = X[r]·w + b for the final one-unit Linear.
