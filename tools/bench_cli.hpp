@@ -9,6 +9,8 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -97,13 +99,54 @@ inline int bench(const std::vector<std::string>& args) {
         scorers[t].set_user(req.user.view());
         if (to > from) scorers[t].score(req.slice(from, to - from, model), out.data() + from);
     };
+    // Persistent workers (threads 1..T-1) woken per request; the calling thread does part 0.
+    std::mutex mu;
+    std::condition_variable wake, done;
+    std::size_t generation = 0, finished = 0;
+    bool stop = false;
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < T; ++t)
+        pool.emplace_back([&, t] {
+            std::size_t seen = 0;
+            for (;;) {
+                {
+                    std::unique_lock<std::mutex> lock(mu);
+                    wake.wait(lock, [&] { return stop || generation != seen; });
+                    if (stop) return;
+                    seen = generation;
+                }
+                run_part(t);
+                std::lock_guard<std::mutex> lock(mu);
+                if (++finished == T - 1) done.notify_one();
+            }
+        });
     auto one_request = [&] {
-        if (T == 1) return run_part(0);
-        std::vector<std::thread> pool;
-        for (std::size_t t = 1; t < T; ++t) pool.emplace_back(run_part, t);
+        if (T > 1) {
+            std::lock_guard<std::mutex> lock(mu);
+            finished = 0;
+            ++generation;
+            wake.notify_all();
+        }
         run_part(0);
-        for (auto& th : pool) th.join();
+        if (T > 1) {
+            std::unique_lock<std::mutex> lock(mu);
+            done.wait(lock, [&] { return finished == T - 1; });
+        }
     };
+    struct Joiner {
+        std::mutex& mu;
+        std::condition_variable& wake;
+        bool& stop;
+        std::vector<std::thread>& pool;
+        ~Joiner() {
+            {
+                std::lock_guard<std::mutex> lock(mu);
+                stop = true;
+            }
+            wake.notify_all();
+            for (auto& th : pool) th.join();
+        }
+    } joiner{mu, wake, stop, pool};
     using clock = std::chrono::steady_clock;
     for (int w = 0; w < 3; ++w) one_request();
     std::vector<double> us;
