@@ -222,7 +222,7 @@ public:
 private:
     struct BranchState {
         int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
-        float *s0, *qkv, *logits, *kt, *o, *s, *hid, *r, *u, *z, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
+        float *s0, *qkv, *logits, *kt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
         float *q_in, *q, *feat;
     };
 
@@ -239,7 +239,7 @@ private:
             s.L = b.L; s.D = b.D; s.H = b.H; s.hd = b.hd; s.A1 = b.A1;
             s.s0 = a.take(L * D); s.qkv = a.take(L * 3 * D); s.logits = a.take(L * L);
             s.kt = a.take(D * L); s.o = a.take(L * D); s.s = a.take(L * D); s.hid = a.take(L * 2 * D);
-            s.r = a.take(L * D); s.u = a.take(L * D); s.z = a.take(H * L * D);
+            s.r = a.take(L * D); s.u = a.take(L * D); s.z = a.take(H * L * D); s.zv = a.take(H * L * D);
             s.g = a.take(H * L * static_cast<std::size_t>(b.A1)); s.zmean = a.take(H * D); s.sp = a.take(D);
             s.t = a.take(D); s.tu = a.take(D); s.a0 = a.take(static_cast<std::size_t>(b.A1));
             s.w = a.take(H * L); s.interest = a.take(H * D);
@@ -397,12 +397,13 @@ private:
             }
             if (nv > 0) {
                 kernels::gemm(nv, A1, D, s.u, D, hw.wd, A1, g, A1, nullptr, kernels::Init::accumulate);
-                // z rows of the valid positions, packed, into s.o for the wbc product
+                // z rows of the valid positions, packed: the candidate phase reads them contiguously.
+                float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
                 for (int v = 0; v < nv; ++v)
                     std::copy(zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)]) * D,
                               zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)] + 1) * D,
-                              s.u + static_cast<std::ptrdiff_t>(v) * D);
-                kernels::gemm(nv, A1, D, s.u, D, hw.wbc, A1, g, A1, nullptr, kernels::Init::accumulate);
+                              zv + static_cast<std::ptrdiff_t>(v) * D);
+                kernels::gemm(nv, A1, D, zv, D, hw.wbc, A1, g, A1, nullptr, kernels::Init::accumulate);
             }
         }
     }
@@ -544,7 +545,6 @@ private:
         const auto& b = m_.branches()[i];
         const auto& hw = b.heads[static_cast<std::size_t>(h)];
         const int L = s.L, D = s.D, A1 = b.A1, nv = nvalid_[i];
-        const float* zh = z(i, h);
         float* w = s.w + static_cast<std::ptrdiff_t>(h) * L;
         if (nv == 0) {  // all padding: every score is −1e9, softmax is uniform → mean of z
             std::copy(s.zmean + static_cast<std::ptrdiff_t>(h) * D, s.zmean + static_cast<std::ptrdiff_t>(h + 1) * D, I);
@@ -560,13 +560,15 @@ private:
         kernels::gemm(1, A1, D, u, D, hw.wac, A1, s.a0, A1);
         const float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
         const auto& valid = valid_[i];
+        const float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;  // valid rows of z_h, packed
+        const float* __restrict a0 = s.a0;
         for (int v = 0; v < nv; ++v) {
-            const float* zl = zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)]) * D;
-            float* x = tile_x_ + static_cast<std::ptrdiff_t>(v) * D;
+            const float* __restrict zl = zv + static_cast<std::ptrdiff_t>(v) * D;
+            float* __restrict x = tile_x_ + static_cast<std::ptrdiff_t>(v) * D;
             for (int d = 0; d < D; ++d) x[d] = u[d] * zl[d];
-            float* a = tile_a_ + static_cast<std::ptrdiff_t>(v) * att_w_;
-            const float* gl = g + static_cast<std::ptrdiff_t>(v) * A1;
-            for (int j = 0; j < A1; ++j) a[j] = gl[j] + s.a0[j];
+            float* __restrict a = tile_a_ + static_cast<std::ptrdiff_t>(v) * att_w_;
+            const float* __restrict gl = g + static_cast<std::ptrdiff_t>(v) * A1;
+            for (int j = 0; j < A1; ++j) a[j] = gl[j] + a0[j];
         }
         const auto& h1 = hw.attn.hidden[0];
         kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, nullptr, kernels::Init::accumulate, h1.epilogue());
@@ -584,13 +586,8 @@ private:
         hw.attn.project_out(nv, cur, att_w_, tile_e_);
         kernels::softmax(tile_e_, nv);
         std::fill(w, w + L, 0.0f);
-        std::fill(I, I + D, 0.0f);
-        for (int v = 0; v < nv; ++v) {
-            const int l = valid[static_cast<std::size_t>(v)];
-            w[l] = tile_e_[v];
-            const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
-            for (int d = 0; d < D; ++d) I[d] += tile_e_[v] * zl[d];
-        }
+        for (int v = 0; v < nv; ++v) w[valid[static_cast<std::size_t>(v)]] = tile_e_[v];
+        kernels::gemm(1, D, nv, tile_e_, nv, zv, D, I, D);  // I = Σ_v e_v · z_v
     }
 
     /// logits[c] for nb candidate rows of xc (candidate pieces only) on top of the request part hu_.
