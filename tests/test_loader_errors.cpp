@@ -292,3 +292,26 @@ TEST_CASE("JSON samples may carry raw tokens when the model has a vocabulary", "
     js["userid"] = "u1";  // no vocabulary for userid: still an error naming it
     CHECK_THROWS_WITH(dmin::sample_from_json(m, js), Catch::Contains("userid") && Catch::Contains("expected an integer id"));
 }
+
+TEST_CASE("spec consistency found by fuzzing: shared tables, overflowing widths", "[loader][errors]") {
+    auto raw = RawFile::read(valid_file());
+    SECTION("a feature sharing a table declares a larger vocabulary") {
+        auto s = raw.spec();
+        for (auto& f : s["features"])
+            if (f["name"] == "click_sequence") f["vocab_size"] = 99;
+        raw.set_spec(s);
+        require_error(raw.write("sharedvocab"), {"shares table", "vocab_size 99", "adgroup_id"});
+    }
+    SECTION("widths that overflow int") {
+        auto s = raw.spec();
+        s["num_heads"] = 1024;
+        s["embedding_dim"] = 65536;
+        s["dnn_input_dim"] = 2147483647;
+        raw.set_spec(s);
+        try {
+            (void)dmin::load(raw.write("overflow_width"));
+            FAIL("expected dmin::Error");
+        } catch (const dmin::Error&) {
+        }
+    }
+}

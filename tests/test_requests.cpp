@@ -167,3 +167,26 @@ TEST_CASE("CandidateBatch builds candidate rows by name and validates them", "[r
     CHECK(v.ids[2 * v.id_stride + static_cast<std::size_t>(m.slot(item).cand_offset)] == 59);
     CHECK(v.values[0 * v.value_stride + static_cast<std::size_t>(m.slot(price).cand_offset)] == 1.5f);
 }
+
+TEST_CASE("hostile requests found by fuzzing stay clear errors", "[requests][errors]") {
+    const auto& m = numeric();
+    // Deeply nested JSON is refused before the recursive parser sees it.
+    std::string deep(30000, '[');
+    CHECK_THROWS_WITH(dmin::io::parse_strict(deep, "input"), Catch::Contains("nesting deeper than"));
+    // A finite but absurd numeric value overflows inside the model: an error, not a NaN score.
+    dmin::Sample s(m);
+    for (const auto& f : m.spec().features) {
+        if (f.type == dmin::FeatureType::numeric) s.set_value(f.name, 0.5);
+        else if (f.type == dmin::FeatureType::categorical) s.set(f.name, 1);
+        else s.set(f.name, std::vector<std::int64_t>{1, 2});
+    }
+    s.set_value("price", 3e38);
+    dmin::Scorer<dmin::Model<>> sc(m);
+    sc.set_user(s.view());
+    float p = 0;
+    CHECK_THROWS_WITH(sc.score(sc.candidate_from(s.view()), &p), Catch::Contains("not finite"));
+    // Null rows or too-small strides in a candidate view.
+    CHECK_THROWS_WITH(sc.explain(dmin::Candidates{3, nullptr, 1, nullptr, 1}, 1), Catch::Contains("ids is null"));
+    const auto one = sc.candidate_from(s.view());
+    CHECK_THROWS_WITH(sc.score(dmin::Candidates{2, one.ids, 0, one.values, one.value_stride}, &p), Catch::Contains("id_stride"));
+}

@@ -122,7 +122,8 @@ public:
 
     /// Writes out[c] = probability (or regression value) for every candidate, using the factorised
     /// target attention. Requires set_user(). Every row is validated first: on an invalid candidate
-    /// feature it throws dmin::Error naming the candidate and feature, and writes nothing.
+    /// feature it throws dmin::Error naming the candidate and feature, and writes nothing. A score that
+    /// overflows (finite but absurd numeric inputs) also throws; `out` is then partly written.
     void score(const Candidates& cands, float* out) {
         require_user();
         validate(cands);
@@ -144,7 +145,7 @@ public:
             fill_request_pieces(xfull_);
             const auto ep = m_.dnn().hidden.empty() ? kernels::Epilogue::none : m_.dnn().hidden[0].epilogue();
             first.forward(1, xfull_, first.in, y0_, dnn_w_, ep);
-            out[c] = output(dnn_tail(1, y0_)[0]);
+            out[c] = checked_output(dnn_tail(1, y0_)[0]);
         }
     }
 
@@ -174,6 +175,7 @@ public:
     Explanation explain(const Candidates& cands, std::size_t c) {
         require_user();
         if (c >= cands.count) detail::fail("explain: candidate ", c, " out of range (", cands.count, " candidates)");
+        validate(cands, false);
         validate(Candidates{1, cands.ids ? cands.ids + c * cands.id_stride : nullptr, cands.id_stride,
                             cands.values ? cands.values + c * cands.value_stride : nullptr, cands.value_stride});
         Explanation e;
@@ -276,6 +278,12 @@ private:
     }
 
     float output(float logit) const { return m_.spec().regression() ? logit : 1.0f / (1.0f + std::exp(-logit)); }
+    /// Never return a wrong score silently: finite inputs can still overflow (e.g. a numeric value of 1e38).
+    float checked_output(float logit) const {
+        if (!std::isfinite(logit))
+            detail::fail("candidate score is not finite (logit ", logit, "): a numeric feature value is too large for this model");
+        return output(logit);
+    }
 
     int piece_offset(DnnPiece::Kind k, int branch, int head) const {
         for (const auto& pc : m_.dnn_pieces())
@@ -431,10 +439,16 @@ private:
     }
 
     /// Checks every candidate row before any work, so a bad row leaves `out` untouched.
-    void validate(const Candidates& cands) const {
+    void validate(const Candidates& cands, bool rows = true) const {
         const auto& spec = m_.spec();
         if (cands.count > 0 && m_.num_candidate_ids() > 0 && !cands.ids) detail::fail("candidates: ids is null");
         if (cands.count > 0 && m_.num_candidate_values() > 0 && !cands.values) detail::fail("candidates: values is null");
+        if (cands.count > 0 && cands.id_stride < static_cast<std::size_t>(m_.num_candidate_ids()))
+            detail::fail("candidates: id_stride ", cands.id_stride, " is smaller than the ", m_.num_candidate_ids(), " ids of a row");
+        if (cands.count > 0 && cands.value_stride < static_cast<std::size_t>(m_.num_candidate_values()))
+            detail::fail("candidates: value_stride ", cands.value_stride, " is smaller than the ", m_.num_candidate_values(),
+                         " values of a row");
+        if (!rows) return;
         for (std::size_t c = 0; c < cands.count; ++c)
             for (std::size_t f = 0; f < spec.features.size(); ++f) {
                 const auto& xf = spec.features[f];
@@ -606,7 +620,7 @@ private:
 
     void dnn_block(int nb, float* out) {
         dnn_logits(nb, xc_, logits_);
-        for (int c = 0; c < nb; ++c) out[c] = output(logits_[c]);
+        for (int c = 0; c < nb; ++c) out[c] = checked_output(logits_[c]);
     }
 
     /// Activation of the first layer (its pre-activation, or its ReLU output when fused, is in y) and

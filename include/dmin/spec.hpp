@@ -82,10 +82,10 @@ struct ModelSpec {
             if (features[i].name == name) return static_cast<int>(i);
         return -1;
     }
-    /// The DNN input width implied by the spec (weights_format.md §3).
-    int implied_dnn_input_dim() const {
-        int f = 0;
-        for (const auto& b : branches) f += num_heads * b.D + (sum_pooling ? 2 * b.D : 0);
+    /// The DNN input width implied by the spec (weights_format.md §3), in 64 bits (no overflow).
+    std::int64_t implied_dnn_input_dim() const {
+        std::int64_t f = 0;
+        for (const auto& b : branches) f += std::int64_t{num_heads} * b.D + (sum_pooling ? 2 * std::int64_t{b.D} : 0);
         for (const auto& x : features)
             if (x.in_dnn && x.type != FeatureType::sequence) f += x.dim;
         return f;
@@ -151,6 +151,12 @@ inline ModelSpec parse_spec(const io::json& j, const std::string& where = "spec"
         }
         x.table = fn.str_or("table", "embedding_layer.embedding_layers." + x.name + ".weight");
         x.in_dnn = fn.boolean_or("in_dnn", true);
+        // Features sharing a table must agree on its shape, or lookups could leave it.
+        for (const auto& y : s.features)
+            if (y.table == x.table &&
+                ((y.type == FeatureType::numeric) != (x.type == FeatureType::numeric) || y.vocab_size != x.vocab_size || y.dim != x.dim))
+                fail(fn.where, ": shares table ", x.table, " with feature ", y.name, " but declares vocab_size ", x.vocab_size, ", dim ",
+                     x.dim, " (", y.name, ": vocab_size ", y.vocab_size, ", dim ", y.dim, ")");
         s.features.push_back(std::move(x));
     }
 
@@ -188,6 +194,8 @@ inline ModelSpec parse_spec(const io::json& j, const std::string& where = "spec"
                 fail(bw, ".sequence: feature ", x.name, " has max_len ", x.max_len, ", but the group's first field has ",
                      s.features[static_cast<std::size_t>(b.sequence[0])].max_len);
         }
+        if (static_cast<std::int64_t>(s.embedding_dim) * static_cast<std::int64_t>(b.target.size()) > (1 << 16))
+            fail(bw, ": model dim ", s.embedding_dim, " x ", b.target.size(), " exceeds dmin's limit of 65536");
         b.D = s.embedding_dim * static_cast<int>(b.target.size());
         b.L = s.features[static_cast<std::size_t>(b.sequence[0])].max_len;
         if (b.D % s.num_heads != 0) fail(bw, ": model dim ", b.D, " is not divisible by num_heads ", s.num_heads);

@@ -16,7 +16,22 @@ using json = nlohmann::json;
 
 /// Parses `text` as JSON, rejecting duplicate keys at any depth (nlohmann keeps the last one silently).
 /// `what` names the document in error messages.
-inline json parse_strict(const std::string& text, const std::string& what) {
+inline json parse_strict(const std::string& text, const std::string& what, int max_depth = 64) {
+    // nlohmann's parser recurses per nesting level: bound the depth before parsing (stack safety).
+    {
+        int depth = 0;
+        bool in_string = false, escaped = false;
+        for (const char ch : text) {
+            if (in_string) {
+                if (escaped) escaped = false;
+                else if (ch == '\\') escaped = true;
+                else if (ch == '"') in_string = false;
+            } else if (ch == '"') in_string = true;
+            else if (ch == '[' || ch == '{') {
+                if (++depth > max_depth) detail::fail(what, ": nesting deeper than ", max_depth, " levels");
+            } else if (ch == ']' || ch == '}') --depth;
+        }
+    }
     std::vector<std::set<std::string>> seen;
     auto cb = [&](int /*depth*/, json::parse_event_t ev, json& parsed) -> bool {
         switch (ev) {
