@@ -297,12 +297,19 @@ private:
     std::map<std::string, float*> t_;
 };
 
+/// Running variances must be >= 0: a negative one would turn the folded weights into NaN.
+inline void check_variance(const std::string& name, const float* var, int n) {
+    for (int j = 0; j < n; ++j)
+        if (!(var[j] >= 0.0f)) fail("tensor ", name, ": running variance ", var[j], " at index ", j, " is negative");
+}
+
 /// Folds an eval-mode BatchNorm1d that follows `lin` into it: W'^T[:, j] = W^T[:, j]·s_j, b' = (b − μ)·s + β.
 inline void fold_bn_after(nn::Linear& lin, const Wiring& w, const std::string& prefix, int idx, double eps) {
     const float* g = w.get(mlp_key(prefix, idx, "weight"));
     const float* be = w.get(mlp_key(prefix, idx, "bias"));
     const float* mu = w.get(mlp_key(prefix, idx, "running_mean"));
     const float* var = w.get(mlp_key(prefix, idx, "running_var"));
+    check_variance(mlp_key(prefix, idx, "running_var"), var, lin.out);
     for (int j = 0; j < lin.out; ++j) {
         const double s = g[j] / std::sqrt(static_cast<double>(var[j]) + eps);
         for (int k = 0; k < lin.in; ++k) lin.wt[static_cast<std::ptrdiff_t>(k) * lin.out + j] *= static_cast<float>(s);
@@ -316,6 +323,7 @@ inline void fold_bn_before(nn::Linear& lin, const Wiring& w, const std::string& 
     const float* be = w.get(mlp_key(prefix, idx, "bias"));
     const float* mu = w.get(mlp_key(prefix, idx, "running_mean"));
     const float* var = w.get(mlp_key(prefix, idx, "running_var"));
+    check_variance(mlp_key(prefix, idx, "running_var"), var, lin.in);
     std::vector<double> bias(lin.b, lin.b + lin.out);
     for (int k = 0; k < lin.in; ++k) {
         const double s = g[k] / std::sqrt(static_cast<double>(var[k]) + eps);
@@ -346,6 +354,7 @@ inline nn::Mlp build_mlp(const Wiring& w, const std::string& prefix, int in, con
             // p = sigmoid((x − μ)/sqrt(var + 1e-9)) = sigmoid(scale·x + shift); stored over μ and var.
             float* mu = w.get(mlp_key(prefix, lay.hidden[k].act, "bn.running_mean"));
             float* var = w.get(mlp_key(prefix, lay.hidden[k].act, "bn.running_var"));
+            check_variance(mlp_key(prefix, lay.hidden[k].act, "bn.running_var"), var, units[k]);
             for (int j = 0; j < units[k]; ++j) {
                 const double scale = 1.0 / std::sqrt(static_cast<double>(var[j]) + 1e-9);
                 var[j] = static_cast<float>(scale);

@@ -183,7 +183,7 @@ public:
         float logit = 0;
         dnn_logits(1, xc_, &logit);
         e.logit = logit;
-        e.probability = output(logit);
+        e.probability = checked_output(logit);
         const auto& br = m_.branches();
         for (std::size_t i = 0; i < br.size(); ++i)
             for (int h = 0; h < br[i].H; ++h) {
