@@ -1,0 +1,217 @@
+// Shared helpers for dmin's libFuzzer targets (tests/fuzz/README.md).
+//
+// Oracle used by every target: dmin::Error and std::bad_alloc are accepted outcomes; any other
+// exception, a crash, a sanitizer report or a hang is a bug. `fuzz_check` aborts with a message so
+// that libFuzzer records the input as a crash.
+#pragma once
+
+#include <dmin/dmin.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace dmin_fuzz {
+
+[[noreturn]] inline void die(const std::string& msg) {
+    std::fprintf(stderr, "\n*** dmin fuzz oracle violated: %s\n", msg.c_str());
+    std::fflush(stderr);
+    std::abort();
+}
+
+inline void fuzz_check(bool ok, const std::string& msg) {
+    if (!ok) die(msg);
+}
+
+/// Whether the named oracle is checked. DMIN_FUZZ_SKIP=name,name... turns oracles off, to keep a
+/// campaign going past a known, reported bug (tests/fuzz/README.md); CTest never sets it.
+inline bool oracle_enabled(const char* name) {
+    static const std::string skip = [] {
+        const char* e = std::getenv("DMIN_FUZZ_SKIP");
+        return "," + std::string(e ? e : "") + ",";
+    }();
+    return skip.find("," + std::string(name) + ",") == std::string::npos;
+}
+
+/// Runs f(); accepts dmin::Error and std::bad_alloc (returns false), aborts on any other exception.
+template <class F>
+bool accepted(const char* what, F&& f, std::string* message = nullptr) {
+    try {
+        f();
+        return true;
+    } catch (const dmin::Error& e) {
+        if (message) *message = e.what();
+        return false;
+    } catch (const std::bad_alloc&) {
+        if (message) *message = "std::bad_alloc";
+        return false;
+    } catch (const std::exception& e) {
+        die(std::string(what) + " threw a non-dmin exception: " + e.what());
+    } catch (...) {
+        die(std::string(what) + " threw a non-std exception");
+    }
+}
+
+/// An anonymous in-memory file (memfd) holding `bytes`, reachable by path as /proc/self/fd/N, so
+/// dmin::load can open (and memory-map) it like any file without touching the disk.
+class MemFile {
+public:
+    MemFile(const void* data, std::size_t size) {
+        fd_ = ::memfd_create("dmin_fuzz", MFD_CLOEXEC);
+        if (fd_ < 0) die("memfd_create failed");
+        const auto* p = static_cast<const unsigned char*>(data);
+        std::size_t done = 0;
+        while (done < size) {
+            const ssize_t w = ::write(fd_, p + done, size - done);
+            if (w <= 0) die("write to memfd failed");
+            done += static_cast<std::size_t>(w);
+        }
+        path_ = "/proc/self/fd/" + std::to_string(fd_);
+    }
+    explicit MemFile(const std::string& bytes) : MemFile(bytes.data(), bytes.size()) {}
+    MemFile(const MemFile&) = delete;
+    MemFile& operator=(const MemFile&) = delete;
+    ~MemFile() { ::close(fd_); }
+    const std::string& path() const { return path_; }
+
+private:
+    int fd_ = -1;
+    std::string path_;
+};
+
+/// Little reader over the fuzz input: every getter returns something (0 once the input is exhausted).
+class Bytes {
+public:
+    Bytes(const std::uint8_t* data, std::size_t size) : p_(data), n_(size) {}
+    bool empty() const { return n_ == 0; }
+    std::uint8_t u8() {
+        if (n_ == 0) return 0;
+        --n_;
+        return *p_++;
+    }
+    std::uint64_t u64() {
+        std::uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(u8()) << (8 * i);
+        return v;
+    }
+    std::uint32_t u32() {
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(u8()) << (8 * i);
+        return v;
+    }
+    /// Uniform-ish in [0, n) (n > 0).
+    std::uint64_t below(std::uint64_t n) { return n <= 256 ? u8() % n : u64() % n; }
+    bool coin() { return u8() & 1; }
+    float raw_float() {
+        const std::uint32_t b = u32();
+        float f;
+        std::memcpy(&f, &b, 4);
+        return f;
+    }
+
+private:
+    const std::uint8_t* p_;
+    std::size_t n_;
+};
+
+inline std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) die("cannot open " + path);
+    std::ostringstream os;
+    os << in.rdbuf();
+    return os.str();
+}
+
+/// Models the request and scorer targets run against: $DMIN_FUZZ_MODELS (colon-separated paths) or
+/// the fixture files compiled in as DMIN_FUZZ_DEFAULT_MODELS.
+inline std::vector<std::string> model_paths() {
+    const char* env = std::getenv("DMIN_FUZZ_MODELS");
+#ifdef DMIN_FUZZ_DEFAULT_MODELS
+    std::string list = env ? env : DMIN_FUZZ_DEFAULT_MODELS;
+#else
+    std::string list = env ? env : "";
+#endif
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : list + ":") {
+        if (c == ':') {
+            if (!cur.empty()) out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (out.empty()) die("no models: set DMIN_FUZZ_MODELS=a.safetensors:b.safetensors");
+    return out;
+}
+
+inline std::vector<dmin::Model<>>& models() {
+    static std::vector<dmin::Model<>> ms = [] {
+        std::vector<dmin::Model<>> v;
+        for (const auto& p : model_paths()) {
+            try {
+                v.push_back(dmin::load(p));
+            } catch (const std::exception& e) {
+                die("cannot load fuzz model " + p + ": " + e.what());
+            }
+        }
+        return v;
+    }();
+    return ms;
+}
+
+/// Rough upper bound on the floats a Scorer allocates for `s` (scorer.hpp carve()). The harnesses skip
+/// scoring models beyond a few tens of millions: a spec may legitimately ask for L = 65536 (L² attention
+/// logits = 16 GiB), which is a property of the model, not a parser bug (tests/fuzz/README.md).
+inline double scorer_floats(const dmin::ModelSpec& s) {
+    double total = 0;
+    for (const auto& b : s.branches) {
+        const double L = b.L, D = b.D, H = s.num_heads, A1 = s.attention_units.empty() ? 1 : s.attention_units[0];
+        total += L * L + L * D * (12.0 + H) + H * L * A1 + L * (D + s.pos_emb_dim) + 64.0 * L;
+    }
+    double widest = s.dnn_input_dim;
+    for (int u : s.dnn_units) widest = std::max<double>(widest, u);
+    for (int u : s.attention_units) widest = std::max<double>(widest, u);
+    return total + 96.0 * widest;
+}
+
+/// A valid request for any model: every id 0 (always in range), every value 0.
+struct ZeroRequest {
+    std::vector<std::int64_t> ids, cand_ids;
+    std::vector<float> values, cand_values;
+    std::size_t ni = 1, nv = 1, n = 0;
+    template <class M>
+    ZeroRequest(const M& m, std::size_t count)
+        : ids(static_cast<std::size_t>(m.num_ids()) + 1, 0), values(static_cast<std::size_t>(m.num_values()) + 1, 0.0f),
+          ni(static_cast<std::size_t>(std::max(1, m.num_candidate_ids()))),
+          nv(static_cast<std::size_t>(std::max(1, m.num_candidate_values()))), n(count) {
+        cand_ids.assign(ni * std::max<std::size_t>(count, 1), 0);
+        cand_values.assign(nv * std::max<std::size_t>(count, 1), 0.0f);
+    }
+    dmin::SampleView view() const { return {ids.data(), values.data()}; }
+    dmin::Candidates candidates() const { return {n, cand_ids.data(), ni, cand_values.data(), nv}; }
+};
+
+/// Output contract of a scored request: finite, and a probability for binary models.
+template <class M>
+void check_outputs(const M& m, const float* p, std::size_t n, const char* what) {
+    if (!oracle_enabled("probability")) return;
+    for (std::size_t c = 0; c < n; ++c) {
+        const bool ok = m.spec().regression() ? std::isfinite(p[c]) : (p[c] >= 0.0f && p[c] <= 1.0f);
+        if (!ok) die(std::string(what) + ": output " + std::to_string(c) + " = " + std::to_string(p[c]) +
+                     (m.spec().regression() ? " is not finite" : " is not a probability in [0, 1]"));
+    }
+}
+
+}  // namespace dmin_fuzz
