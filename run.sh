@@ -30,7 +30,7 @@ fi
 
 jobs=${DMIN_JOBS:-2}
 build=${DMIN_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDMIN_WERROR=ON
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDMIN_WERROR=ON -DDMIN_RELIABILITY_TESTS=ON
 cmake --build "$build" -j "$jobs"
 
 if [ "$mode" = main ]; then
