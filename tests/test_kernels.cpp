@@ -3,11 +3,29 @@
 
 #include <dmin/aligned.hpp>
 #include <dmin/kernels/gemm.hpp>
+#include <dmin/kernels/rowops.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
+#include <vector>
 
 using dmin::kernels::Epilogue;
 using dmin::kernels::Init;
+
+namespace {
+/// C (the kernel's result) against R (gemm_reference's) over M rows of ldc: close within N columns,
+/// untouched beyond (columns past N are never written).
+void require_same(const dmin::AlignedBuffer& C, const dmin::AlignedBuffer& R, int M, int N, int K, int ldc, Init init, Epilogue ep) {
+    for (int i = 0; i < M; ++i)
+        for (int j = 0; j < ldc; ++j) {
+            const float got = C.data()[i * ldc + j], want = R.data()[i * ldc + j];
+            INFO("M=" << M << " N=" << N << " K=" << K << " init=" << int(init) << " relu=" << int(ep) << " i=" << i << " j=" << j);
+            if (j < N) REQUIRE(std::fabs(got - want) <= 1e-5f * (1 + static_cast<float>(K) * 0.1f));
+            else REQUIRE(got == want);
+        }
+}
+}  // namespace
 
 TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
     std::mt19937 rng(7);
@@ -29,12 +47,75 @@ TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
                     for (size_t i = 0; i < C.size(); ++i) C.data()[i] = R.data()[i] = u(rng);
                     dmin::kernels::gemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, bias.data(), init, ep);
                     dmin::kernels::gemm_reference(M, N, K, A.data(), lda, B.data(), ldb, R.data(), ldc, bias.data(), init, ep);
-                    for (int i = 0; i < M; ++i)
-                        for (int j = 0; j < ldc; ++j) {
-                            const float got = C.data()[i * ldc + j], want = R.data()[i * ldc + j];
-                            INFO("M=" << M << " N=" << N << " K=" << K << " init=" << int(init) << " relu=" << int(ep) << " i=" << i << " j=" << j);
-                            if (j < N) REQUIRE(std::fabs(got - want) <= 1e-5f * (1 + static_cast<float>(K) * 0.1f));
-                            else REQUIRE(got == want);  // columns beyond N are never written
-                        }
+                    require_same(C, R, M, N, K, ldc, init, ep);
                 }
+}
+
+TEST_CASE("gemm_tn (transposed left operand, per-row bias) matches the reference", "[kernels]") {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int M : {1, 2, 5, 6, 7, 13, 40, 80})
+        for (int N : {1, 16, 17, 48, 64})
+            for (int K : {1, 32, 80})
+                for (Init init : {Init::zero, Init::row_bias, Init::accumulate})
+                    for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
+                        const int ldat = M + 2, ldb = N + 3, ldc = N + 1;
+                        dmin::AlignedBuffer At(static_cast<size_t>(K * ldat + 32)), A(static_cast<size_t>(M * K + 32)),
+                            B(static_cast<size_t>(K * ldb + 32)), bias(static_cast<size_t>(M + 32)),
+                            C(static_cast<size_t>(M * ldc + 32)), R(static_cast<size_t>(M * ldc + 32));
+                        for (size_t i = 0; i < At.size(); ++i) At.data()[i] = u(rng);
+                        for (int r = 0; r < M; ++r)
+                            for (int k = 0; k < K; ++k) A.data()[r * K + k] = At.data()[k * ldat + r];
+                        for (size_t i = 0; i < B.size(); ++i) B.data()[i] = u(rng);
+                        for (size_t i = 0; i < bias.size(); ++i) bias.data()[i] = u(rng);
+                        for (size_t i = 0; i < C.size(); ++i) C.data()[i] = R.data()[i] = u(rng);
+                        dmin::kernels::gemm_tn(M, N, K, At.data(), ldat, B.data(), ldb, C.data(), ldc, bias.data(), init, ep);
+                        dmin::kernels::gemm_reference(M, N, K, A.data(), K, B.data(), ldb, R.data(), ldc, bias.data(), init, ep);
+                        require_same(C, R, M, N, K, ldc, init, ep);
+                    }
+}
+
+TEST_CASE("activations on feature-major data equal the row-major ones bit for bit", "[kernels]") {
+    // The lane-parallel target attention relies on it: one candidate alone and many per SIMD lane
+    // must produce the same bits (activate_units vs activate_rows, softmax_ordered vs per-lane sums).
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-3, 3);
+    const int units = 19, cols = 21;  // both with vector tails on every ISA
+    std::vector<float> slope(units), scale(units), shift(units);
+    for (int j = 0; j < units; ++j) slope[j] = u(rng), scale[j] = u(rng), shift[j] = u(rng);
+    for (const auto& n : dmin::kActNames) {
+        dmin::ActParams p;
+        if (n.act == dmin::Act::prelu || n.act == dmin::Act::dice) p.slope = slope.data();
+        if (n.act == dmin::Act::dice) p.scale = scale.data(), p.shift = shift.data();
+        std::vector<float> rows(static_cast<size_t>(cols * units)), fm(static_cast<size_t>(units * cols));
+        for (int c = 0; c < cols; ++c)
+            for (int j = 0; j < units; ++j) rows[c * units + j] = fm[j * cols + c] = u(rng);
+        dmin::kernels::activate_rows(n.act, p, rows.data(), cols, units, units);
+        dmin::kernels::activate_units(n.act, p, fm.data(), units, cols, cols);
+        for (int c = 0; c < cols; ++c)
+            for (int j = 0; j < units; ++j) {
+                INFO(n.name << " column " << c << " unit " << j);
+                REQUIRE(rows[c * units + j] == fm[j * cols + c]);
+            }
+    }
+}
+
+TEST_CASE("ordered softmax and projection", "[kernels]") {
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(-5, 5);
+    for (int n : {1, 7, 8, 9, 50, 100}) {
+        std::vector<float> x(static_cast<size_t>(n)), w(static_cast<size_t>(n));
+        for (auto& v : x) v = u(rng);
+        for (auto& v : w) v = u(rng);
+        double m = *std::max_element(x.begin(), x.end()), s = 0;
+        for (float v : x) s += std::exp(v - m);
+        std::vector<float> p = x;
+        dmin::kernels::softmax_ordered(p.data(), n);
+        for (int i = 0; i < n; ++i) REQUIRE(std::fabs(p[i] - std::exp(x[i] - m) / s) <= 1e-6);
+        float out = 0;
+        dmin::kernels::project_rows_ordered(x.data(), 1, n, n, w.data(), 0.5f, &out);
+        double want = 0.5;
+        for (int i = 0; i < n; ++i) want += static_cast<double>(x[i]) * w[i];
+        REQUIRE(std::fabs(out - want) <= 1e-4 * (1 + std::fabs(want)));
+    }
 }

@@ -56,6 +56,14 @@ class Scorer {
 public:
     /// Candidates scored per DNN block.
     static constexpr int kBlock = 32;
+    /// Candidates whose target attention runs together, one per SIMD lane (interests_lanes).
+    static constexpr int kLanes = 16;
+    /// Smallest group worth the lane layout; smaller groups (request tails, N < 8) run one candidate
+    /// at a time (interest_fast), where no lane is wasted.
+    static constexpr int kMinLanes = 8;
+    /// Sequence positions per column chunk of the lane layout: the chunk's layer activations
+    /// (A1 + A2 rows × kChunk·kLanes columns) stay in L1 between the attention MLP's layers.
+    static constexpr int kChunk = 4;
 
     explicit Scorer(const M& model) : m_(model) {
         const auto& spec = model.spec();
@@ -70,6 +78,10 @@ public:
             for (const auto& h : b.heads) att_w = std::max(att_w, h.attn.max_width());
         att_w_ = att_w;
         dnn_w_ = std::max(model.dnn().max_width(), spec.dnn_input_dim);
+        for (std::size_t i = 0; i < br.size(); ++i) {
+            for (int h = 0; h < br[i].H; ++h) interest_off_.push_back(piece_offset(DnnPiece::interest, static_cast<int>(i), h));
+            tsp_off_.push_back(piece_offset(DnnPiece::target_x_sum_pool, static_cast<int>(i), 0));
+        }
         // Two passes over the same layout: measure, then carve.
         Arena measure;
         carve(measure);
@@ -129,7 +141,14 @@ public:
         validate(cands);
         for (std::size_t c0 = 0; c0 < cands.count; c0 += kBlock) {
             const int nb = static_cast<int>(std::min<std::size_t>(kBlock, cands.count - c0));
-            for (int c = 0; c < nb; ++c) candidate_input(cands, c0 + static_cast<std::size_t>(c), xc_ + c * ldxc_, false);
+            for (int g = 0; g < nb; g += kLanes) {
+                const int ng = std::min(kLanes, nb - g);
+                const std::size_t first = c0 + static_cast<std::size_t>(g);
+                if (ng >= kMinLanes) candidate_input_lanes(cands, first, ng, xc_ + static_cast<std::ptrdiff_t>(g) * ldxc_);
+                else
+                    for (int c = 0; c < ng; ++c)
+                        candidate_input(cands, first + static_cast<std::size_t>(c), xc_ + static_cast<std::ptrdiff_t>(g + c) * ldxc_, false);
+            }
             dnn_block(nb, out + c0);
         }
     }
@@ -192,7 +211,7 @@ public:
                 he.head = h;
                 const float* w = weights(i, h);
                 he.weights.assign(w, w + br[i].L);
-                const int off = piece_offset(DnnPiece::interest, static_cast<int>(i), h);
+                const int off = interest_offset(i, h);
                 std::vector<float> saved(xc_ + off, xc_ + off + br[i].D);
                 std::fill(xc_ + off, xc_ + off + br[i].D, 0.0f);
                 float without = 0;
@@ -210,9 +229,10 @@ public:
     const float* refined(std::size_t i) const { return st_[i].r; }
     /// Head h's sequence z_h of branch i after set_user: [L, D].
     const float* z(std::size_t i, int h) const { return st_[i].z + static_cast<std::ptrdiff_t>(h) * st_[i].L * st_[i].D; }
-    /// Target-attention weights [L] of the last candidate processed (score_reference / explain / 1-candidate score).
+    /// Target-attention weights [L] of the last candidate processed one at a time (score_reference,
+    /// explain, and score() of fewer than kMinLanes candidates).
     const float* weights(std::size_t i, int h) const { return st_[i].w + static_cast<std::ptrdiff_t>(h) * st_[i].L; }
-    /// Interest I_h [D] of branch i for the last candidate processed.
+    /// Interest I_h [D] of branch i for the last candidate processed one at a time (as weights()).
     const float* interest(std::size_t i, int h) const { return st_[i].interest + static_cast<std::ptrdiff_t>(h) * st_[i].D; }
     /// DNN input of the last score_reference() candidate, in FuxiCTR's concat order.
     std::vector<float> dnn_input() const {
@@ -260,6 +280,15 @@ private:
         y0_ = a.take(static_cast<std::size_t>(kBlock) * static_cast<std::size_t>(dnn_w_));
         y1_ = a.take(static_cast<std::size_t>(kBlock) * static_cast<std::size_t>(dnn_w_));
         logits_ = a.take(kBlock);
+        const auto lanes = static_cast<std::size_t>(kLanes), chunk_cols = static_cast<std::size_t>(kChunk * kLanes);
+        lane_t_ = a.take(static_cast<std::size_t>(maxD) * lanes);
+        lane_u_ = a.take(static_cast<std::size_t>(maxD) * lanes);
+        lane_i_ = a.take(static_cast<std::size_t>(maxD) * lanes);
+        lane_a0_ = a.take(static_cast<std::size_t>(maxA1) * lanes);
+        lane_e_ = a.take(rows * lanes);
+        lane_x_ = a.take(static_cast<std::size_t>(maxD) * chunk_cols);
+        lane_h_[0] = a.take(static_cast<std::size_t>(att_w_) * chunk_cols);
+        lane_h_[1] = a.take(static_cast<std::size_t>(att_w_) * chunk_cols);
         if (one_ids_.empty()) {
             one_ids_.assign(static_cast<std::size_t>(std::max(1, m_.num_candidate_ids())), 0);
             one_values_.assign(static_cast<std::size_t>(std::max(1, m_.num_candidate_values())), 0.0f);
@@ -283,6 +312,10 @@ private:
         if (!std::isfinite(logit))
             detail::fail("candidate score is not finite (logit ", logit, "): a numeric feature value is too large for this model");
         return output(logit);
+    }
+
+    int interest_offset(std::size_t branch, int head) const {
+        return interest_off_[branch * static_cast<std::size_t>(m_.branches()[0].H) + static_cast<std::size_t>(head)];
     }
 
     int piece_offset(DnnPiece::Kind k, int branch, int head) const {
@@ -468,30 +501,62 @@ private:
     /// Candidate pieces of the DNN input for candidate c into x (permuted offsets, width dnn_candidate_width).
     /// `reference` selects the FuxiCTR-form target attention instead of the factorised one.
     void candidate_input(const Candidates& cands, std::size_t c, float* x, bool reference) {
-        const auto& spec = m_.spec();
         const std::int64_t* cid = cands.ids + c * cands.id_stride;
-        const float* cval = cands.values ? cands.values + c * cands.value_stride : nullptr;
-        const auto& br = m_.branches();
-        const int E = spec.embedding_dim;
-        for (std::size_t i = 0; i < br.size(); ++i) {
+        for (std::size_t i = 0; i < st_.size(); ++i) {
             auto& s = st_[i];
-            const auto& bs = spec.branches[i];
-            for (std::size_t k = 0; k < bs.target.size(); ++k) {
-                const int f = bs.target[k];
-                const auto id = target_id(f, cid);
-                std::copy(m_.table(f) + id * E, m_.table(f) + (id + 1) * E, s.t + static_cast<std::ptrdiff_t>(k) * E);
-            }
-            for (int h = 0; h < br[i].H; ++h) {
+            gather_target(i, cid, s.t);
+            for (int h = 0; h < s.H; ++h) {
                 float* I = s.interest + static_cast<std::ptrdiff_t>(h) * s.D;
                 if (reference) interest_reference(i, h, I);
                 else interest_fast(i, h, I);
-                std::copy(I, I + s.D, x + piece_offset(DnnPiece::interest, static_cast<int>(i), h));
+                std::copy(I, I + s.D, x + interest_offset(i, h));
             }
-            if (spec.sum_pooling) {
-                float* tsp = x + piece_offset(DnnPiece::target_x_sum_pool, static_cast<int>(i), 0);
-                for (int d = 0; d < s.D; ++d) tsp[d] = s.t[d] * s.sp[d];
-            }
+            target_x_sum_pool(i, s.t, x);
         }
+        candidate_features(cands, c, x);
+    }
+
+    /// candidate_input for n (kMinLanes <= n <= kLanes) consecutive candidates from `first`, rows of x
+    /// ldxc_ apart, with the target attention of all n run together (interests_lanes).
+    void candidate_input_lanes(const Candidates& cands, std::size_t first, int n, float* x) {
+        for (std::size_t i = 0; i < st_.size(); ++i) {
+            auto& s = st_[i];
+            // Target embeddings feature-major: lane_t_[d·kLanes + c]. Unused lanes repeat the last candidate.
+            for (int c = 0; c < kLanes; ++c) {
+                const std::size_t cand = first + static_cast<std::size_t>(std::min(c, n - 1));
+                gather_target(i, cands.ids + cand * cands.id_stride, s.t);
+                for (int d = 0; d < s.D; ++d) lane_t_[d * kLanes + c] = s.t[d];
+                if (c < n) target_x_sum_pool(i, s.t, x + static_cast<std::ptrdiff_t>(c) * ldxc_);
+            }
+            for (int h = 0; h < s.H; ++h) interests_lanes(i, h, n, x + interest_offset(i, h));
+        }
+        for (int c = 0; c < n; ++c) candidate_features(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * ldxc_);
+    }
+
+    /// Branch i's target embedding t (D floats: the target fields' embeddings, concatenated) for one candidate row.
+    void gather_target(std::size_t i, const std::int64_t* cid, float* t) const {
+        const auto& target = m_.spec().branches[i].target;
+        const int E = m_.spec().embedding_dim;
+        for (std::size_t k = 0; k < target.size(); ++k) {
+            const int f = target[k];
+            const auto id = target_id(f, cid);
+            std::copy(m_.table(f) + id * E, m_.table(f) + (id + 1) * E, t + static_cast<std::ptrdiff_t>(k) * E);
+        }
+    }
+
+    /// The target ⊙ sum-pool piece of branch i (when sum pooling is on).
+    void target_x_sum_pool(std::size_t i, const float* t, float* x) const {
+        if (!m_.spec().sum_pooling) return;
+        const auto& s = st_[i];
+        float* tsp = x + tsp_off_[i];
+        for (int d = 0; d < s.D; ++d) tsp[d] = t[d] * s.sp[d];
+    }
+
+    /// Candidate-role feature pieces (embeddings, numeric values times their embedding) of candidate c.
+    void candidate_features(const Candidates& cands, std::size_t c, float* x) const {
+        const auto& spec = m_.spec();
+        const std::int64_t* cid = cands.ids + c * cands.id_stride;
+        const float* cval = cands.values ? cands.values + c * cands.value_stride : nullptr;
         for (const auto& pc : m_.dnn_pieces()) {
             if (!pc.per_candidate || pc.kind != DnnPiece::feature) continue;
             const auto& f = spec.features[static_cast<std::size_t>(pc.feature_index)];
@@ -597,11 +662,95 @@ private:
             cur = dst;
             which ^= 1;
         }
-        hw.attn.project_out(nv, cur, att_w_, tile_e_);
-        kernels::softmax(tile_e_, nv);
+        // Ordered projection and softmax: bit-identical to interests_lanes, so a candidate's score does not
+        // depend on whether it was scored alone or in a group.
+        hw.attn.project_out_ordered(nv, cur, att_w_, tile_e_);
+        kernels::softmax_ordered(tile_e_, nv);
         std::fill(w, w + L, 0.0f);
         for (int v = 0; v < nv; ++v) w[valid[static_cast<std::size_t>(v)]] = tile_e_[v];
         kernels::gemm(1, D, nv, tile_e_, nv, zv, D, I, D);  // I = Σ_v e_v · z_v
+    }
+
+    /// The factorised target attention of head h for n candidates at once, feature-major with one
+    /// candidate per SIMD lane: activations are [units][position·kLanes + lane], so every vector holds
+    /// one position of kLanes candidates. Layer 1 is Wd·(u_c ⊙ z_v) on top of g_v + a0_c, the MLP runs
+    /// on column chunks of kChunk positions that stay in L1, the softmax over positions is lane-wise,
+    /// and I_c = Σ_v e_v,c z_v is one product. Writes I_c to x + c·ldxc_ for c < n.
+    void interests_lanes(std::size_t i, int h, int n, float* x) {
+        using kernels::vfloat;
+        constexpr int W = vfloat::size;
+        static_assert(kLanes % W == 0, "kLanes must be a whole number of vectors");
+        auto& s = st_[i];
+        const auto& b = m_.branches()[i];
+        const auto& hw = b.heads[static_cast<std::size_t>(h)];
+        const int L = s.L, D = s.D, A1 = b.A1, nv = nvalid_[i];
+        if (nv == 0) {  // all padding: the interest is the mean of z (see interest_fast)
+            const float* zm = s.zmean + static_cast<std::ptrdiff_t>(h) * D;
+            for (int c = 0; c < n; ++c) std::copy(zm, zm + D, x + static_cast<std::ptrdiff_t>(c) * ldxc_);
+            return;
+        }
+        // u_c = W_t·t_c and a0_c = (Wa+Wc)·u_c for all lanes: [D][kLanes] and [A1][kLanes].
+        const float* ut = lane_t_;
+        if (hw.pos_emb) {
+            kernels::gemm_tn(D, kLanes, D, hw.w_proj.wt, D, lane_t_, kLanes, lane_u_, kLanes);
+            ut = lane_u_;
+        }
+        kernels::gemm_tn(A1, kLanes, D, hw.wac, A1, ut, kLanes, lane_a0_, kLanes);
+        const float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
+        const float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
+        const auto& mlp = hw.attn;
+        constexpr int ld = kChunk * kLanes;
+        for (int p0 = 0; p0 < nv; p0 += kChunk) {
+            const int np = std::min(kChunk, nv - p0), cols = np * kLanes;
+            float* h1 = lane_h_[0];
+            for (int q = 0; q < np; ++q) {
+                const float* zl = zv + static_cast<std::ptrdiff_t>(p0 + q) * D;
+                const float* gl = g + static_cast<std::ptrdiff_t>(p0 + q) * A1;
+                for (int d = 0; d < D; ++d) {
+                    const vfloat zd(zl[d]);
+                    for (int w = 0; w < kLanes; w += W)
+                        (vfloat::load(ut + d * kLanes + w) * zd).store(lane_x_ + d * ld + q * kLanes + w);
+                }
+                for (int j = 0; j < A1; ++j) {
+                    const vfloat gj(gl[j]);
+                    for (int w = 0; w < kLanes; w += W)
+                        (vfloat::load(lane_a0_ + j * kLanes + w) + gj).store(h1 + j * ld + q * kLanes + w);
+                }
+            }
+            const auto& first = mlp.hidden[0];
+            kernels::gemm_tn(A1, cols, D, hw.wd, A1, lane_x_, ld, h1, ld, nullptr, kernels::Init::accumulate, first.epilogue());
+            first.finish_units(cols, h1, ld);
+            const float* cur = h1;
+            int which = 1;
+            for (std::size_t k = 1; k < mlp.hidden.size(); ++k) {
+                mlp.hidden[k].forward_units(cols, cur, ld, lane_h_[which], ld);
+                cur = lane_h_[which];
+                which ^= 1;
+            }
+            kernels::gemm_tn(1, cols, mlp.head.in, mlp.head.wt, 1, cur, ld, lane_e_ + p0 * kLanes, cols, mlp.head.b,
+                             kernels::Init::row_bias);
+        }
+        lane_softmax(lane_e_, nv);
+        kernels::gemm_tn(D, kLanes, nv, zv, D, lane_e_, kLanes, lane_i_, kLanes);  // I^T = Z^T·E
+        for (int c = 0; c < n; ++c)
+            for (int d = 0; d < D; ++d) x[static_cast<std::ptrdiff_t>(c) * ldxc_ + d] = lane_i_[d * kLanes + c];
+    }
+
+    /// Softmax over the nv positions of e[v·kLanes + lane], independently per lane.
+    static void lane_softmax(float* e, int nv) {
+        using V = kernels::vfloat_ew;
+        for (int w = 0; w < kLanes; w += V::size) {
+            V m = V::load(e + w);
+            for (int v = 1; v < nv; ++v) m = max(m, V::load(e + v * kLanes + w));
+            V sum(0.0f);
+            for (int v = 0; v < nv; ++v) {
+                const V x = exp(V::load(e + v * kLanes + w) - m);
+                x.store(e + v * kLanes + w);
+                sum = sum + x;
+            }
+            const V inv = V(1.0f) / sum;
+            for (int v = 0; v < nv; ++v) (V::load(e + v * kLanes + w) * inv).store(e + v * kLanes + w);
+        }
     }
 
     /// logits[c] for nb candidate rows of xc (candidate pieces only) on top of the request part hu_.
@@ -652,10 +801,13 @@ private:
     std::vector<float> values_;
     std::vector<std::vector<int>> valid_;
     std::vector<int> nvalid_;
+    std::vector<int> interest_off_, tsp_off_;  ///< DNN-input offsets of the candidate pieces
     std::vector<std::int64_t> one_ids_;
     std::vector<float> one_values_;
     int att_w_ = 1, dnn_w_ = 1, ldxc_ = 1;
     float *tile_x_ = nullptr, *tile_a_ = nullptr, *tile_b_ = nullptr, *tile_e_ = nullptr;
+    float *lane_t_ = nullptr, *lane_u_ = nullptr, *lane_i_ = nullptr, *lane_a0_ = nullptr, *lane_e_ = nullptr, *lane_x_ = nullptr;
+    float* lane_h_[2] = {nullptr, nullptr};
     float *xc_ = nullptr, *xfull_ = nullptr, *hu_ = nullptr, *y0_ = nullptr, *y1_ = nullptr, *logits_ = nullptr;
     bool user_set_ = false;
 };

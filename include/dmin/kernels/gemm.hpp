@@ -2,65 +2,97 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "dmin/kernels/simd.hpp"
 
+#if defined(__GNUC__) || defined(__clang__)
+// Out of line on purpose: inlined into gemm_rows' dispatch, GCC 12 sometimes keeps the accumulator
+// tile in memory (a load and a store per FMA; measured 4x slower for 6x1 tiles).
+#define DMIN_KERNEL_NOINLINE __attribute__((noinline)) inline
+#else
+#define DMIN_KERNEL_NOINLINE inline
+#endif
+
 namespace dmin::kernels {
 
-/// How C is initialised before A·B is added.
-enum class Init { zero, bias, accumulate };
+/// How C is initialised before A·B is added: zeros, bias[column] (a Linear on row-major
+/// activations), bias[row] (a Linear on feature-major activations, see gemm_tn), or C's contents.
+enum class Init { zero, bias, row_bias, accumulate };
 /// What is applied to the finished tile before it is stored.
 enum class Epilogue { none, relu };
 
 namespace detail {
 
+/// Loads/stores one vector of a C row that may be cut short (n < W columns valid) through a stack copy.
+inline vfloat load_part(const float* p, int n) {
+    float tmp[vfloat::size] = {};
+    std::copy(p, p + n, tmp);
+    return vfloat::load(tmp);
+}
+inline void store_part(vfloat x, float* p, int n) {
+    float tmp[vfloat::size];
+    x.store(tmp);
+    std::copy(tmp, tmp + n, p);
+}
+
 /// The micro-kernel: an MR × (NV·W) tile of C held in registers while k runs over K.
-template <int MR, int NV>
-inline void gemm_block(int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, int ncols,
-                       const float* bias, Init init, Epilogue ep) {
+/// A(r, k) = A[r·ars + k·aks]: row-major A has (ars, aks) = (lda, 1), a transposed one (1, lda).
+/// `bias` points at this tile's first column (Init::bias) or first row (Init::row_bias).
+/// Full: all NV·W columns are inside C (no tail), so every loop bound is a constant and the tile
+/// never leaves the registers; otherwise the last vector holds ncols − (NV−1)·W columns.
+template <int MR, int NV, bool Full>
+DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb, float* C,
+                       int ldc, int ncols, const float* bias, Init init, Epilogue ep) {
     constexpr int W = vfloat::size;
+    const int last = Full ? W : ncols - (NV - 1) * W;  // valid columns of the last vector
     vfloat c[MR][NV];
-    for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV; ++v) {
-            if (init == Init::bias) c[r][v] = vfloat::load(bias + v * W);
-            else if (init == Init::accumulate && (v + 1) * W <= ncols) c[r][v] = vfloat::load(C + r * ldc + v * W);
-            else if (init == Init::accumulate) {
-                float tmp[W] = {};
-                const int n = std::min(W, ncols - v * W);
-                for (int j = 0; j < n; ++j) tmp[j] = C[r * ldc + v * W + j];
-                c[r][v] = vfloat::load(tmp);
-            } else c[r][v] = vfloat(0.0f);
-        }
-    const float* a[MR];
-    for (int r = 0; r < MR; ++r) a[r] = A + static_cast<std::ptrdiff_t>(r) * lda;
+    switch (init) {
+        case Init::bias:
+            for (int v = 0; v < NV; ++v) {
+                const vfloat bv = vfloat::load(bias + v * W);
+                for (int r = 0; r < MR; ++r) c[r][v] = bv;
+            }
+            break;
+        case Init::row_bias:
+            for (int r = 0; r < MR; ++r)
+                for (int v = 0; v < NV; ++v) c[r][v] = vfloat(bias[r]);
+            break;
+        case Init::accumulate:
+            for (int r = 0; r < MR; ++r) {
+                for (int v = 0; v + 1 < NV; ++v) c[r][v] = vfloat::load(C + r * ldc + v * W);
+                c[r][NV - 1] = Full ? vfloat::load(C + r * ldc + (NV - 1) * W) : load_part(C + r * ldc + (NV - 1) * W, last);
+            }
+            break;
+        default:
+            for (int r = 0; r < MR; ++r)
+                for (int v = 0; v < NV; ++v) c[r][v] = vfloat(0.0f);
+    }
     const float* b = B;
-    for (int k = 0; k < K; ++k, b += ldb) {
+    const float* ak = A;
+    for (int k = 0; k < K; ++k, b += ldb, ak += aks) {
         vfloat bv[NV];
         for (int v = 0; v < NV; ++v) bv[v] = vfloat::load(b + v * W);
         for (int r = 0; r < MR; ++r) {
-            const vfloat av(a[r][k]);
+            const vfloat av(ak[r * ars]);
             for (int v = 0; v < NV; ++v) c[r][v] = fma(av, bv[v], c[r][v]);
         }
     }
     if (ep == Epilogue::relu)
         for (int r = 0; r < MR; ++r)
             for (int v = 0; v < NV; ++v) c[r][v] = relu(c[r][v]);
-    for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV; ++v) {
-            if ((v + 1) * W <= ncols) c[r][v].store(C + r * ldc + v * W);
-            else {
-                float tmp[W];
-                c[r][v].store(tmp);
-                const int n = std::min(W, ncols - v * W);
-                for (int j = 0; j < n; ++j) C[r * ldc + v * W + j] = tmp[j];
-            }
-        }
+    for (int r = 0; r < MR; ++r) {
+        for (int v = 0; v + 1 < NV; ++v) c[r][v].store(C + r * ldc + v * W);
+        if (Full) c[r][NV - 1].store(C + r * ldc + (NV - 1) * W);
+        else store_part(c[r][NV - 1], C + r * ldc + (NV - 1) * W, last);
+    }
 }
 
 template <int MR>
-inline void gemm_rows(int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
-                      const float* bias, Init init, Epilogue ep) {
+inline void gemm_rows(int N, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb,
+                      float* C, int ldc, const float* bias, Init init, Epilogue ep) {
     constexpr int W = vfloat::size;
     // Column chunks of up to 4 vectors, never leaving a lone 1-vector chunk when it can be avoided
     // (5 → 3+2, 9 → 4+3+2): fewer than 8 accumulators cannot hide the FMA latency.
@@ -69,43 +101,67 @@ inline void gemm_rows(int N, int K, const float* A, int lda, const float* B, int
     while (nvec > 0) {
         const int take = nvec >= 6 ? 4 : (nvec == 5 ? 3 : nvec);
         const int cols = std::min(N - n, take * W);
-        const float* bb = bias ? bias + n : nullptr;
+        const float* bb = bias && init == Init::bias ? bias + n : bias;
+        const bool full = cols == take * W;
+        auto run = [&](auto nv_tag) {
+            constexpr int NV = decltype(nv_tag)::value;
+            if (full) gemm_block<MR, NV, true>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, bb, init, ep);
+            else gemm_block<MR, NV, false>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, bb, init, ep);
+        };
         switch (take) {
-            case 1: gemm_block<MR, 1>(K, A, lda, B + n, ldb, C + n, ldc, cols, bb, init, ep); break;
-            case 2: gemm_block<MR, 2>(K, A, lda, B + n, ldb, C + n, ldc, cols, bb, init, ep); break;
-            case 3: gemm_block<MR, 3>(K, A, lda, B + n, ldb, C + n, ldc, cols, bb, init, ep); break;
-            default: gemm_block<MR, 4>(K, A, lda, B + n, ldb, C + n, ldc, cols, bb, init, ep); break;
+            case 1: run(std::integral_constant<int, 1>{}); break;
+            case 2: run(std::integral_constant<int, 2>{}); break;
+            case 3: run(std::integral_constant<int, 3>{}); break;
+            default: run(std::integral_constant<int, 4>{}); break;
         }
         n += take * W;
         nvec -= take;
     }
 }
 
+/// C = A·B + init over M rows with A(r, k) = A[r·ars + k·aks] (see gemm and gemm_tn).
+inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb,
+                         float* C, int ldc, const float* bias, Init init, Epilogue ep) {
+    if ((init == Init::bias || init == Init::row_bias) && !bias) init = Init::zero;
+    // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32).
+    constexpr int MR = 6;
+    const bool per_row = bias && init == Init::row_bias;
+    int m = 0;
+    for (; m + MR <= M; m += MR)
+        gemm_rows<MR>(N, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+                      per_row ? bias + m : bias, init, ep);
+    const float* a = A + m * ars;
+    float* c = C + static_cast<std::ptrdiff_t>(m) * ldc;
+    const float* rb = per_row ? bias + m : bias;
+    switch (M - m) {
+        case 1: gemm_rows<1>(N, K, a, ars, aks, B, ldb, c, ldc, rb, init, ep); break;
+        case 2: gemm_rows<2>(N, K, a, ars, aks, B, ldb, c, ldc, rb, init, ep); break;
+        case 3: gemm_rows<3>(N, K, a, ars, aks, B, ldb, c, ldc, rb, init, ep); break;
+        case 4: gemm_rows<4>(N, K, a, ars, aks, B, ldb, c, ldc, rb, init, ep); break;
+        case 5: gemm_rows<5>(N, K, a, ars, aks, B, ldb, c, ldc, rb, init, ep); break;
+        default: break;
+    }
+}
+
 }  // namespace detail
 
 /// C[M×N] = A[M×K]·B[K×N] + init, all row-major with leading dimensions lda, ldb, ldc.
-/// Init::bias adds bias[N] to every row; Init::accumulate adds to the existing C.
-/// Epilogue::relu stores max(C, 0) (the fused activation of a Linear followed by ReLU).
+/// Init::bias adds bias[N] to every row, Init::row_bias bias[r] to row r; Init::accumulate adds to
+/// the existing C. Epilogue::relu stores max(C, 0) (the fused activation of a Linear followed by ReLU).
 /// Preconditions: every row of B, and bias, is readable up to N rounded up to the vector width
 /// (dmin's arenas guarantee kReadSlack floats after every buffer); only N columns of C are written.
 inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
                  const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
-    if (init == Init::bias && !bias) init = Init::zero;
-    // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32).
-    constexpr int MR = 6;
-    int m = 0;
-    for (; m + MR <= M; m += MR)
-        detail::gemm_rows<MR>(N, K, A + static_cast<std::ptrdiff_t>(m) * lda, lda, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc, bias, init, ep);
-    const float* a = A + static_cast<std::ptrdiff_t>(m) * lda;
-    float* c = C + static_cast<std::ptrdiff_t>(m) * ldc;
-    switch (M - m) {
-        case 1: detail::gemm_rows<1>(N, K, a, lda, B, ldb, c, ldc, bias, init, ep); break;
-        case 2: detail::gemm_rows<2>(N, K, a, lda, B, ldb, c, ldc, bias, init, ep); break;
-        case 3: detail::gemm_rows<3>(N, K, a, lda, B, ldb, c, ldc, bias, init, ep); break;
-        case 4: detail::gemm_rows<4>(N, K, a, lda, B, ldb, c, ldc, bias, init, ep); break;
-        case 5: detail::gemm_rows<5>(N, K, a, lda, B, ldb, c, ldc, bias, init, ep); break;
-        default: break;
-    }
+    detail::gemm_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, bias, init, ep);
+}
+
+/// C[M×N] = At^T·B + init where At is stored [K×M] row-major (leading dimension ldat): the product
+/// with a transposed left operand. dmin stores Linear weights as W^T [in, out], so on feature-major
+/// activations (rows = features, columns = positions × candidates) a layer is
+/// gemm_tn(out, cols, in, wt, out, X, ldx, Y, ldy, b, Init::row_bias).
+inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc,
+                    const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
+    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, bias, init, ep);
 }
 
 /// The obvious triple loop, in double precision accumulation: the oracle for gemm in tests.
@@ -113,7 +169,9 @@ inline void gemm_reference(int M, int N, int K, const float* A, int lda, const f
                            const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
     for (int i = 0; i < M; ++i)
         for (int j = 0; j < N; ++j) {
-            double s = init == Init::bias && bias ? bias[j] : (init == Init::accumulate ? C[i * ldc + j] : 0.0);
+            double s = init == Init::accumulate ? C[i * ldc + j] : 0.0;
+            if (init == Init::bias && bias) s = bias[j];
+            if (init == Init::row_bias && bias) s = bias[i];
             for (int k = 0; k < K; ++k) s += static_cast<double>(A[i * lda + k]) * B[k * ldb + j];
             C[i * ldc + j] = static_cast<float>(ep == Epilogue::relu && s < 0 ? 0.0 : s);
         }

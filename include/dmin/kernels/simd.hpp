@@ -22,7 +22,8 @@ struct vfloat {
     explicit vfloat(float x) : v(x) {}
     static vfloat load(const float* p) { return vfloat(*p); }
     void store(float* p) const { *p = v; }
-    friend vfloat fma(vfloat a, vfloat b, vfloat c) { return vfloat(a.v * b.v + c.v); }
+    // Always fused (like the SIMD kernels on FMA hardware): the same bits whatever the compiler contracts.
+    friend vfloat fma(vfloat a, vfloat b, vfloat c) { return vfloat(std::fma(a.v, b.v, c.v)); }
     friend vfloat operator+(vfloat a, vfloat b) { return vfloat(a.v + b.v); }
     friend vfloat operator*(vfloat a, vfloat b) { return vfloat(a.v * b.v); }
     friend vfloat max(vfloat a, vfloat b) { return vfloat(a.v > b.v ? a.v : b.v); }
@@ -62,7 +63,16 @@ struct basic_vfloat {
     explicit basic_vfloat(batch b) : v(b) {}
     static basic_vfloat load(const float* p) { return basic_vfloat(batch::load_unaligned(p)); }
     void store(float* p) const { v.store_unaligned(p); }
-    friend basic_vfloat fma(basic_vfloat a, basic_vfloat b, basic_vfloat c) { return basic_vfloat(xsimd::fma(a.v, b.v, c.v)); }
+    /// Fused multiply-add. xsimd 8.1 has no AVX-512 fma (it falls back to x·y + z and leaves the fusion to
+    /// the compiler's contraction, which GCC applies in some contexts and not others): call the intrinsic,
+    /// so every kernel rounds a·b + c once and scalar code can reproduce it (fma_lane).
+    friend basic_vfloat fma(basic_vfloat a, basic_vfloat b, basic_vfloat c) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return basic_vfloat(batch(_mm512_fmadd_ps(a.v, b.v, c.v)));
+        else
+#endif
+            return basic_vfloat(xsimd::fma(a.v, b.v, c.v));
+    }
     friend basic_vfloat operator+(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v + b.v); }
     friend basic_vfloat operator*(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v * b.v); }
     friend basic_vfloat max(basic_vfloat a, basic_vfloat b) { return basic_vfloat(xsimd::max(a.v, b.v)); }
@@ -79,6 +89,14 @@ using vfloat = basic_vfloat<gemm_arch>;
 using vfloat_ew = basic_vfloat<ew_arch>;
 inline std::string simd_arch_name() { return std::string(gemm_arch::name()) + "/" + ew_arch::name(); }
 #endif
+
+/// a·b + c rounded exactly as one lane of the gemm kernels' fma (fused where the ISA fuses, two
+/// roundings in the scalar fallback): for scalar code that must reproduce a gemm's bits.
+inline float fma_lane(float a, float b, float c) {
+    float r[vfloat::size];
+    fma(vfloat(a), vfloat(b), vfloat(c)).store(r);
+    return r[0];
+}
 
 /// Floats a buffer must be readable beyond its last row so that kernels may load whole vectors.
 inline constexpr int kReadSlack = 16;

@@ -34,6 +34,15 @@ struct Hidden {
     void finish(int rows, float* Y, int ldy) const {
         if (act != Act::relu) kernels::activate_rows(act, params, Y, rows, lin.out, ldy);
     }
+    /// finish() for feature-major activations (rows = units, `cols` columns).
+    void finish_units(int cols, float* Y, int ldy) const {
+        if (act != Act::relu) kernels::activate_units(act, params, Y, lin.out, cols, ldy);
+    }
+    /// Feature-major forward: Y[out×cols] = act(W·X + b) for X[in×cols].
+    void forward_units(int cols, const float* X, int ldx, float* Y, int ldy) const {
+        kernels::gemm_tn(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
+        finish_units(cols, Y, ldy);
+    }
     /// Y = act(X·W^T + b).
     void forward(int rows, const float* X, int ldx, float* Y, int ldy) const {
         lin.forward(rows, X, ldx, Y, ldy, epilogue());
@@ -71,6 +80,10 @@ struct Mlp {
         project_out(rows, cur, ldc, out);
     }
 
+    /// project_out with the rounding of the feature-major path (kernels::project_rows_ordered).
+    void project_out_ordered(int rows, const float* X, int ldx, float* out) const {
+        kernels::project_rows_ordered(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
+    }
     /// out[r] = X[r]·w + b for the final one-unit Linear.
     void project_out(int rows, const float* X, int ldx, float* out) const {
         kernels::project_rows(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
