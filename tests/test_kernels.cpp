@@ -31,7 +31,7 @@ TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
     std::mt19937 rng(7);
     std::uniform_real_distribution<float> u(-1, 1);
     const int Ms[] = {1, 2, 3, 4, 5, 7, 50, 101};
-    const int Ns[] = {1, 3, 8, 15, 16, 17, 33, 40, 64, 65, 80, 130};
+    const int Ns[] = {1, 3, 8, 15, 16, 17, 33, 40, 64, 65, 80, 100, 130, 300};  // 100, 300: wide 1- and 2-row chunks
     const int Ks[] = {1, 4, 8, 32, 129};
     for (int M : Ms)
         for (int N : Ns)

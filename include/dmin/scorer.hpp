@@ -343,15 +343,21 @@ private:
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         for (int qi = 0; qi < L; ++qi) {
             float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
-            for (int kj = 0; kj < L; ++kj) {
-                const bool allowed = kj <= qi && (kj == qi || pad_ids[kj] != 0);
-                const float x = row[kj] * scale;
-                if (allowed) row[kj] = x;
-                else if (mask == Mask::refiner_additive) row[kj] = x + 1.0f;
-                else if (mask == Mask::refiner_strict) row[kj] = -std::numeric_limits<float>::infinity();
-                else row[kj] = -1e9f;
+            if (mask == Mask::refiner_additive) {  // blocked logits stay in the softmax, raised by 1
+                for (int kj = 0; kj < L; ++kj) {
+                    const bool allowed = kj <= qi && (kj == qi || pad_ids[kj] != 0);
+                    row[kj] = row[kj] * scale + (allowed ? 0.0f : 1.0f);
+                }
+                kernels::softmax(row, L);
+                continue;
             }
-            kernels::softmax(row, L);
+            // Excluded (−inf) or replaced by −1e9: either way a future position's weight is exactly 0
+            // (the diagonal is always allowed and finite), so the softmax runs over positions 0..qi only.
+            const float blocked = mask == Mask::refiner_strict ? -std::numeric_limits<float>::infinity() : -1e9f;
+            for (int kj = 0; kj < qi; ++kj) row[kj] = pad_ids[kj] != 0 ? row[kj] * scale : blocked;
+            row[qi] *= scale;
+            kernels::softmax(row, qi + 1);
+            std::fill(row + qi + 1, row + L, 0.0f);
         }
         kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, out, ldo);
     }

@@ -95,11 +95,15 @@ inline void gemm_rows(int N, int K, const float* A, std::ptrdiff_t ars, std::ptr
                       float* C, int ldc, const float* bias, Init init, Epilogue ep) {
     constexpr int W = vfloat::size;
     // Column chunks of up to 4 vectors, never leaving a lone 1-vector chunk when it can be avoided
-    // (5 → 3+2, 9 → 4+3+2): fewer than 8 accumulators cannot hide the FMA latency.
+    // (5 → 3+2, 9 → 4+3+2): fewer than 8 accumulators cannot hide the FMA latency. One- and two-row
+    // products (a single candidate's DNN, the request part of the first layer) take up to 8 vectors
+    // per chunk for the same reason. Each C element is still one FMA chain in k order, so a row's
+    // result does not depend on M or on the chunking.
     int n = 0;
     int nvec = (N + W - 1) / W;
     while (nvec > 0) {
-        const int take = nvec >= 6 ? 4 : (nvec == 5 ? 3 : nvec);
+        int take = nvec >= 6 ? 4 : (nvec == 5 ? 3 : nvec);
+        if (MR <= 2) take = nvec <= 8 ? nvec : (nvec < 16 ? (nvec + 1) / 2 : 8);
         const int cols = std::min(N - n, take * W);
         const float* bb = bias && init == Init::bias ? bias + n : bias;
         const bool full = cols == take * W;
@@ -112,7 +116,17 @@ inline void gemm_rows(int N, int K, const float* A, std::ptrdiff_t ars, std::ptr
             case 1: run(std::integral_constant<int, 1>{}); break;
             case 2: run(std::integral_constant<int, 2>{}); break;
             case 3: run(std::integral_constant<int, 3>{}); break;
-            default: run(std::integral_constant<int, 4>{}); break;
+            case 4: run(std::integral_constant<int, 4>{}); break;
+            default:
+                if constexpr (MR <= 2) {
+                    switch (take) {
+                        case 5: run(std::integral_constant<int, 5>{}); break;
+                        case 6: run(std::integral_constant<int, 6>{}); break;
+                        case 7: run(std::integral_constant<int, 7>{}); break;
+                        default: run(std::integral_constant<int, 8>{}); break;
+                    }
+                }
+                break;
         }
         n += take * W;
         nvec -= take;
