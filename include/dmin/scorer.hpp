@@ -153,8 +153,9 @@ public:
         }
     }
 
-    /// Same result as score() computed the way FuxiCTR does: the full [q, z, q−z, q⊙z] attention MLP
-    /// on every position and a full-width first DNN layer. The oracle for the fast path; slow.
+    /// Same result as score() computed the way FuxiCTR does: the attention MLP on every position with
+    /// its full 4D-wide first layer (HeadWeights::attn explains the load-time form of its weights) and a
+    /// full-width first DNN layer. The oracle for the fast path; slow.
     void score_reference(const Candidates& cands, float* out) {
         require_user();
         validate(cands);
@@ -606,10 +607,12 @@ private:
             const float* q = s.q + static_cast<std::ptrdiff_t>(l) * D;
             const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
             float* f = s.feat + static_cast<std::ptrdiff_t>(l) * 4 * D;
+            // [q, z, q−z, q⊙z] against the load-time weights [Wa+Wc; Wb−Wc; Wc; Wd]: the q−z block is fed 0
+            // (HeadWeights::attn), which gives FuxiCTR's q·Wa + z·Wb + (q−z)·Wc + (q⊙z)·Wd.
             for (int d = 0; d < D; ++d) {
                 f[d] = q[d];
                 f[D + d] = zl[d];
-                f[2 * D + d] = q[d] - zl[d];
+                f[2 * D + d] = 0.0f;
                 f[3 * D + d] = q[d] * zl[d];
             }
         }
