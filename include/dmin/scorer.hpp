@@ -353,7 +353,9 @@ private:
                 continue;
             }
             // Excluded (−inf) or replaced by −1e9: either way a future position's weight is exactly 0
-            // (the diagonal is always allowed and finite), so the softmax runs over positions 0..qi only.
+            // (the diagonal is always allowed), so the softmax runs over positions 0..qi only. For the −1e9
+            // replacement this holds while the row's largest allowed logit is above about −1e9 + 100,
+            // i.e. for any model whose logits are not themselves of order 1e9.
             const float blocked = mask == Mask::refiner_strict ? -std::numeric_limits<float>::infinity() : -1e9f;
             for (int kj = 0; kj < qi; ++kj) row[kj] = pad_ids[kj] != 0 ? row[kj] * scale : blocked;
             row[qi] *= scale;
