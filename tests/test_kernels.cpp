@@ -112,6 +112,17 @@ TEST_CASE("ordered softmax and projection", "[kernels]") {
         std::vector<float> p = x;
         dmin::kernels::softmax_ordered(p.data(), n);
         for (int i = 0; i < n; ++i) REQUIRE(std::fabs(p[i] - std::exp(x[i] - m) / s) <= 1e-6);
+        // The lane-wise softmax (16 independent lanes) gives each lane softmax_ordered's bits.
+        std::vector<float> lanes(static_cast<size_t>(n) * 16);
+        for (int v = 0; v < n; ++v)
+            for (int c = 0; c < 16; ++c) lanes[v * 16 + c] = x[v] + static_cast<float>(c);
+        dmin::kernels::softmax_lanes(lanes.data(), n, 16);
+        for (int c = 0; c < 16; ++c) {
+            std::vector<float> one(static_cast<size_t>(n));
+            for (int v = 0; v < n; ++v) one[v] = x[v] + static_cast<float>(c);
+            dmin::kernels::softmax_ordered(one.data(), n);
+            for (int v = 0; v < n; ++v) REQUIRE(lanes[v * 16 + c] == one[v]);
+        }
         float out = 0;
         dmin::kernels::project_rows_ordered(x.data(), 1, n, n, w.data(), 0.5f, &out);
         double want = 0.5;

@@ -741,27 +741,10 @@ private:
             kernels::gemm_tn(1, cols, mlp.head.in, mlp.head.wt, 1, cur, ld, lane_e_ + p0 * kLanes, cols, mlp.head.b,
                              kernels::Init::row_bias);
         }
-        lane_softmax(lane_e_, nv);
+        kernels::softmax_lanes(lane_e_, nv, kLanes);
         kernels::gemm_tn(D, kLanes, nv, zv, D, lane_e_, kLanes, lane_i_, kLanes);  // I^T = Z^T·E
         for (int c = 0; c < n; ++c)
             for (int d = 0; d < D; ++d) x[static_cast<std::ptrdiff_t>(c) * ldxc_ + d] = lane_i_[d * kLanes + c];
-    }
-
-    /// Softmax over the nv positions of e[v·kLanes + lane], independently per lane.
-    static void lane_softmax(float* e, int nv) {
-        using V = kernels::vfloat_ew;
-        for (int w = 0; w < kLanes; w += V::size) {
-            V m = V::load(e + w);
-            for (int v = 1; v < nv; ++v) m = max(m, V::load(e + v * kLanes + w));
-            V sum(0.0f);
-            for (int v = 0; v < nv; ++v) {
-                const V x = exp(V::load(e + v * kLanes + w) - m);
-                x.store(e + v * kLanes + w);
-                sum = sum + x;
-            }
-            const V inv = V(1.0f) / sum;
-            for (int v = 0; v < nv; ++v) (V::load(e + v * kLanes + w) * inv).store(e + v * kLanes + w);
-        }
     }
 
     /// logits[c] for nb candidate rows of xc (candidate pieces only) on top of the request part hu_.

@@ -9,52 +9,68 @@
 
 namespace dmin::kernels {
 
+namespace detail {
+
+/// The vectorised activations (ReLU, PReLU, Dice, Sigmoid) on one vector, with per-lane parameters.
+/// The one formula both layouts use, so a unit gets the same bits row-major and feature-major.
+inline bool has_vector_form(Act a) { return a == Act::relu || a == Act::prelu || a == Act::dice || a == Act::sigmoid; }
+inline vfloat_ew act_vector(Act a, vfloat_ew v, vfloat_ew slope, vfloat_ew scale, vfloat_ew shift) {
+    const vfloat_ew zero(0.0f), one(1.0f);
+    switch (a) {
+        case Act::relu: return max(v, zero);
+        case Act::prelu: return max(v, zero) + slope * min(v, zero);
+        case Act::sigmoid: return one / (one + exp(-v));
+        default: {  // Dice: q = sigmoid(scale·x + shift); y = x·(q + alpha·(1 − q))
+            const vfloat_ew q = one / (one + exp(-fma(scale, v, shift)));
+            return v * fma(slope, one - q, q);
+        }
+    }
+}
+
+/// Applies f (vector → vector) in place to x[0..n), n < one vector, through a zero-padded copy: tails
+/// get the vector formula too, so no element's value depends on where it sits.
+template <class F>
+inline void apply_padded(float* x, int n, F f) {
+    float t[vfloat_ew::size] = {};
+    std::copy(x, x + n, t);
+    f(vfloat_ew::load(t)).store(t);
+    std::copy(t, t + n, x);
+}
+
+}  // namespace detail
+
 /// Applies `a` in place to `rows` rows of `width` units (leading dimension ld). ReLU, PReLU, Dice and
-/// Sigmoid run vectorised; every other activation falls back to dmin::apply_act.
+/// Sigmoid run vectorised (tails included); every other activation falls back to dmin::apply_act.
 inline void activate_rows(Act a, const ActParams& p, float* X, int rows, int width, int ld) {
     constexpr int W = vfloat_ew::size;
     if (a == Act::none || a == Act::identity) return;
-    if (a != Act::relu && a != Act::prelu && a != Act::dice && a != Act::sigmoid) {
+    if (!detail::has_vector_form(a)) {
         for (int r = 0; r < rows; ++r) apply_act(a, p, X + static_cast<std::ptrdiff_t>(r) * ld, width);
         return;
     }
-    const vfloat_ew zero(0.0f), one(1.0f);
-    // One vector of units from j: the same formula on every unit, tails included (padded through a
-    // stack copy), so a unit's value never depends on its position in the row (see activate_units).
-    auto apply = [&](const float* x, int j, const float* slope, const float* scale, const float* shift) {
-        const vfloat_ew v = vfloat_ew::load(x);
-        switch (a) {
-            case Act::relu: return max(v, zero);
-            case Act::prelu: return max(v, zero) + vfloat_ew::load(slope + j) * min(v, zero);
-            case Act::sigmoid: return one / (one + exp(-v));
-            default: {  // Dice: q = sigmoid(scale·x + shift); y = x·(q + alpha·(1 − q))
-                const vfloat_ew q = one / (one + exp(-fma(vfloat_ew::load(scale + j), v, vfloat_ew::load(shift + j))));
-                return v * fma(vfloat_ew::load(slope + j), one - q, q);
-            }
-        }
+    // Parameters of units j..j+W (zero-padded past the row's end).
+    auto param = [&](const float* q, int j) {
+        if (!q) return vfloat_ew(0.0f);
+        if (j + W <= width) return vfloat_ew::load(q + j);
+        float t[W] = {};
+        std::copy(q + j, q + width, t);
+        return vfloat_ew::load(t);
     };
     for (int r = 0; r < rows; ++r) {
         float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
-        int j = 0;
-        for (; j + W <= width; j += W) apply(x + j, j, p.slope, p.scale, p.shift).store(x + j);
-        if (j < width) {
-            const int n = width - j;
-            float xt[W] = {}, st[W] = {}, sct[W] = {}, sht[W] = {};
-            for (int k = 0; k < n; ++k) {
-                xt[k] = x[j + k];
-                if (p.slope) st[k] = p.slope[j + k];
-                if (p.scale) sct[k] = p.scale[j + k];
-                if (p.shift) sht[k] = p.shift[j + k];
-            }
-            apply(xt, 0, st, sct, sht).store(xt);
-            std::copy(xt, xt + n, x + j);
+        for (int j = 0; j < width; j += W) {
+            const vfloat_ew slope = param(p.slope, j), scale = param(p.scale, j), shift = param(p.shift, j);
+            auto f = [&](vfloat_ew v) { return detail::act_vector(a, v, slope, scale, shift); };
+            if (j + W <= width) f(vfloat_ew::load(x + j)).store(x + j);
+            else detail::apply_padded(x + j, width - j, f);
         }
     }
 }
 
 /// Applies `a` in place to feature-major activations: `units` rows (unit j = row j, parameter j) of
-/// `cols` values each (leading dimension ld). ReLU, PReLU, Dice and Sigmoid run vectorised; Softmax
-/// normalises each column over the units; every other activation is element-wise without parameters.
+/// `cols` values each (leading dimension ld). ReLU, PReLU, Dice and Sigmoid run vectorised, with
+/// activate_rows' formula; Softmax normalises each column over the units; every other activation is
+/// element-wise without parameters.
 inline void activate_units(Act a, const ActParams& p, float* X, int units, int cols, int ld) {
     constexpr int W = vfloat_ew::size;
     if (a == Act::none || a == Act::identity) return;
@@ -71,35 +87,18 @@ inline void activate_units(Act a, const ActParams& p, float* X, int units, int c
         }
         return;
     }
-    if (a != Act::relu && a != Act::prelu && a != Act::dice && a != Act::sigmoid) {
+    if (!detail::has_vector_form(a)) {
         for (int j = 0; j < units; ++j) apply_act(a, ActParams{}, X + static_cast<std::ptrdiff_t>(j) * ld, cols);  // no parameters
         return;
     }
-    const vfloat_ew zero(0.0f), one(1.0f);
     for (int j = 0; j < units; ++j) {
         float* x = X + static_cast<std::ptrdiff_t>(j) * ld;
-        // Unit j's parameters broadcast along the row; the formulas are activate_rows', so a unit gets
-        // bit-identical values in either layout.
+        // Unit j's parameters, broadcast along its row.
         const vfloat_ew slope(p.slope ? p.slope[j] : 0.0f), scale(p.scale ? p.scale[j] : 0.0f), shift(p.shift ? p.shift[j] : 0.0f);
-        auto apply = [&](vfloat_ew v) {
-            switch (a) {
-                case Act::relu: return max(v, zero);
-                case Act::prelu: return max(v, zero) + slope * min(v, zero);
-                case Act::sigmoid: return one / (one + exp(-v));
-                default: {  // Dice
-                    const vfloat_ew q = one / (one + exp(-fma(scale, v, shift)));
-                    return v * fma(slope, one - q, q);
-                }
-            }
-        };
+        auto f = [&](vfloat_ew v) { return detail::act_vector(a, v, slope, scale, shift); };
         int c = 0;
-        for (; c + W <= cols; c += W) apply(vfloat_ew::load(x + c)).store(x + c);
-        if (c < cols) {  // tail through a padded copy
-            float t[W] = {};
-            std::copy(x + c, x + cols, t);
-            apply(vfloat_ew::load(t)).store(t);
-            std::copy(t, t + (cols - c), x + c);
-        }
+        for (; c + W <= cols; c += W) f(vfloat_ew::load(x + c)).store(x + c);
+        if (c < cols) detail::apply_padded(x + c, cols - c, f);
     }
 }
 
@@ -124,22 +123,36 @@ inline void softmax(float* x, int n) {
     for (; j < n; ++j) x[j] *= inv;
 }
 
-/// Softmax of x[0..n) in place with the exact operation order of a lane-wise softmax over feature-major
-/// scores (xsimd exp on every element, the sum accumulated in index order, one reciprocal): the
-/// target attention computes one candidate alone and many candidates per SIMD lane bit-identically.
+/// Softmax over the n positions of e[v·lanes + lane], independently per lane (lanes a multiple of the
+/// vector width): the target attention of many candidates at once, one per lane.
+inline void softmax_lanes(float* e, int n, int lanes) {
+    using V = vfloat_ew;
+    for (int w = 0; w < lanes; w += V::size) {
+        V m = V::load(e + w);
+        for (int v = 1; v < n; ++v) m = max(m, V::load(e + v * lanes + w));
+        V sum(0.0f);
+        for (int v = 0; v < n; ++v) {
+            const V x = exp(V::load(e + v * lanes + w) - m);
+            x.store(e + v * lanes + w);
+            sum = sum + x;
+        }
+        const V inv = V(1.0f) / sum;
+        for (int v = 0; v < n; ++v) (V::load(e + v * lanes + w) * inv).store(e + v * lanes + w);
+    }
+}
+
+/// Softmax of x[0..n) in place with softmax_lanes' exact operation order for one lane (xsimd exp on
+/// every element, the sum accumulated in index order, one reciprocal): one candidate scored alone gets
+/// the bits it gets in a lane group.
 inline void softmax_ordered(float* x, int n) {
     constexpr int W = vfloat_ew::size;
     float m = x[0];
     for (int j = 1; j < n; ++j) m = x[j] > m ? x[j] : m;
     const vfloat_ew vm(m);
+    auto f = [&](vfloat_ew v) { return exp(v - vm); };
     int j = 0;
-    for (; j + W <= n; j += W) exp(vfloat_ew::load(x + j) - vm).store(x + j);
-    if (j < n) {
-        float t[W] = {};
-        std::copy(x + j, x + n, t);
-        exp(vfloat_ew::load(t) - vm).store(t);
-        std::copy(t, t + (n - j), x + j);
-    }
+    for (; j + W <= n; j += W) f(vfloat_ew::load(x + j)).store(x + j);
+    if (j < n) detail::apply_padded(x + j, n - j, f);
     float s = 0;
     for (j = 0; j < n; ++j) s += x[j];
     const float inv = 1.0f / s;
