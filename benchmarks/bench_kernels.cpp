@@ -3,14 +3,18 @@
 //   build/benchmarks/bench_kernels [--benchmark_filter=paper]     (DMIN_PEAK_GFLOPS=<fma_peak> adds "of_peak")
 //
 // BM_gemm/M/N/K: C[M×N] = A[M×K]·B[K×N] (+C for the accumulate variants), all row-major, as Scorer
-// calls it. Named shapes: per candidate and head, the attention MLP runs layer 1's factored part
-// (nv positions × D → A1, accumulate onto g_l + a0) and layer 2 (A1 → A2); per block of 32
-// candidates the DNN runs its candidate-part first layer and the hidden layers.
+// calls it: per block of 32 candidates the DNN's candidate-part first layer and hidden layers; per
+// request the user phase; and the attention MLP of a candidate scored one at a time (groups of fewer
+// than 8: layer 1's factored part, nv positions × D → A1 onto g_l + a0, and layer 2, A1 → A2).
+// BM_gemm_tn/M/N/K: the attention MLP in the lane layout that score() uses for groups of 8–16
+// candidates, C[units × (4 positions · 16 lanes)] = W^T·X with W stored [K×M]: layer 1 accumulates onto
+// g_v + a0_c, layer 2 adds a per-row bias; both with the fused ReLU.
 #include <benchmark/benchmark.h>
 
 #include <dmin/aligned.hpp>
 #include <dmin/kernels/gemm.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -32,18 +36,25 @@ void counters(benchmark::State& st, double flops) {
     }
 }
 
-/// C[M×N] = A[M×K]·B[K×N] (+ bias, or + C when range(3) == 1); args: M, N, K, accumulate.
+/// Args M, N, K, acc, tn. tn == 0: C[M×N] = A[M×K]·B[K×N] + bias (acc == 0) or + C (acc == 1).
+/// tn == 1: C = At^T·B with At [K×M] and the ReLU fused, + a per-row bias (acc == 0) or + C (acc == 1).
 void BM_gemm(benchmark::State& st) {
+    using dmin::kernels::Epilogue;
+    using dmin::kernels::Init;
     const int M = static_cast<int>(st.range(0)), N = static_cast<int>(st.range(1)), K = static_cast<int>(st.range(2));
-    const bool acc = st.range(3) != 0;
+    const bool acc = st.range(3) != 0, tn = st.range(4) != 0;
     dmin::AlignedBuffer A(static_cast<std::size_t>(M * K + 32)), B(static_cast<std::size_t>(K * N + 32)),
-        C(static_cast<std::size_t>(M * N + 32)), bias(static_cast<std::size_t>(N + 32));
+        C(static_cast<std::size_t>(M * N + 32)), bias(static_cast<std::size_t>(std::max(M, N) + 32));
     fill(A, 1);
     fill(B, 2);
     fill(bias, 3);
     for (auto _ : st) {
-        if (acc) dmin::kernels::gemm(M, N, K, A.data(), K, B.data(), N, C.data(), N, nullptr, dmin::kernels::Init::accumulate);
-        else dmin::kernels::gemm(M, N, K, A.data(), K, B.data(), N, C.data(), N, bias.data(), dmin::kernels::Init::bias);
+        if (tn)
+            dmin::kernels::gemm_tn(M, N, K, A.data(), M, B.data(), N, C.data(), N, acc ? nullptr : bias.data(),
+                                   acc ? Init::accumulate : Init::row_bias, Epilogue::relu);
+        else
+            dmin::kernels::gemm(M, N, K, A.data(), K, B.data(), N, C.data(), N, acc ? nullptr : bias.data(),
+                                acc ? Init::accumulate : Init::bias);
         benchmark::DoNotOptimize(C.data());
         benchmark::ClobberMemory();
     }
@@ -69,6 +80,12 @@ const Shape kShapes[] = {
     // a square reference point
     {"ref/128x128x128", 128, 128, 128, 0},
 };
+// Lane layout (M = units, N = kChunk·kLanes = 64 columns, K = D or A1).
+const Shape kLaneShapes[] = {
+    {"paper/lanes_attn1", 80, 64, 32, 1}, {"paper/lanes_attn2", 40, 64, 80, 0},
+    {"large/lanes_attn1", 80, 64, 64, 1}, {"large/lanes_attn2", 40, 64, 80, 0},
+    {"small/lanes_attn1", 80, 64, 8, 1},  {"small/lanes_attn2", 40, 64, 80, 0},
+};
 // clang-format on
 
 }  // namespace
@@ -76,7 +93,10 @@ const Shape kShapes[] = {
 int main(int argc, char** argv) {
     for (const auto& s : kShapes)
         benchmark::RegisterBenchmark((std::string("BM_gemm/") + s.name).c_str(), BM_gemm)
-            ->Args({s.M, s.N, s.K, s.acc});
+            ->Args({s.M, s.N, s.K, s.acc, 0});
+    for (const auto& s : kLaneShapes)
+        benchmark::RegisterBenchmark((std::string("BM_gemm_tn/") + s.name).c_str(), BM_gemm)
+            ->Args({s.M, s.N, s.K, s.acc, 1});
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::AddCustomContext("dmin_simd", dmin::kernels::simd_arch_name());

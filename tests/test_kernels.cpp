@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -100,6 +102,27 @@ TEST_CASE("activations on feature-major data equal the row-major ones bit for bi
     }
 }
 
+TEST_CASE("softmax matches the double-precision formula at every length and on masked rows", "[kernels]") {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-8, 8);
+    for (int n = 1; n <= 70; ++n)
+        for (int masked : {0, 1}) {
+            std::vector<float> x(static_cast<size_t>(n));
+            for (auto& v : x) v = u(rng);
+            // The extractor's rows: blocked logits replaced by -1e9 (never the largest one here).
+            if (masked)
+                for (int i = 1; i < n; i += 3) x[static_cast<size_t>(i)] = -1e9f;
+            double m = *std::max_element(x.begin(), x.end()), s = 0;
+            for (float v : x) s += std::exp(static_cast<double>(v) - m);
+            std::vector<float> p = x;
+            dmin::kernels::softmax(p.data(), n);
+            for (int i = 0; i < n; ++i) {
+                INFO("n=" << n << " masked=" << masked << " i=" << i);
+                REQUIRE(std::fabs(p[static_cast<size_t>(i)] - std::exp(static_cast<double>(x[static_cast<size_t>(i)]) - m) / s) <= 1e-6);
+            }
+        }
+}
+
 TEST_CASE("ordered softmax and projection", "[kernels]") {
     std::mt19937 rng(9);
     std::uniform_real_distribution<float> u(-5, 5);
@@ -129,4 +152,26 @@ TEST_CASE("ordered softmax and projection", "[kernels]") {
         for (int i = 0; i < n; ++i) want += static_cast<double>(x[i]) * w[i];
         REQUIRE(std::fabs(out - want) <= 1e-4 * (1 + std::fabs(want)));
     }
+}
+
+TEST_CASE("relu maps NaN and -0 to +0 in both vector types", "[kernels]") {
+    using dmin::kernels::vfloat;
+    using dmin::kernels::vfloat_ew;
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    const float in[] = {nan, -0.0f, 0.0f, -1.0f, 2.5f, -inf, inf, 1e-40f, -1e-40f, -nan, 3.0f, -3.0f, 7.0f, -7.0f, 0.5f, -0.5f};
+    auto check = [&](auto tag) {
+        using V = decltype(tag);
+        for (int base = 0; base < 16; base += V::size) {
+            float out[16] = {};
+            relu(V::load(in + base)).store(out);
+            for (int i = 0; i < V::size; ++i) {
+                const float x = in[base + i];
+                const float want = x > 0 ? x : 0.0f;  // the documented definition
+                INFO("lane " << base + i << " x=" << x);
+                REQUIRE(std::memcmp(&out[i], &want, sizeof(float)) == 0);
+            }
+        }
+    };
+    check(vfloat{});
+    check(vfloat_ew{});
 }

@@ -81,8 +81,16 @@ struct basic_vfloat {
     friend basic_vfloat operator-(basic_vfloat a) { return basic_vfloat(-a.v); }
     friend basic_vfloat operator/(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v / b.v); }
     friend basic_vfloat exp(basic_vfloat a) { return basic_vfloat(xsimd::exp(a.v)); }
-    /// max(a, 0) through compare+select (xsimd::max on AVX-512 trips GCC bug 105593).
-    friend basic_vfloat relu(basic_vfloat a) { return basic_vfloat(xsimd::select(a.v > batch(0.0f), a.v, batch(0.0f))); }
+    /// max(a, 0): +0 for NaN and −0 as well. One vmaxps on AVX-512 — through the zero-masking intrinsic,
+    /// because xsimd::max and _mm512_max_ps pass _mm512_undefined_ps() and trip GCC bug 105593 —
+    /// compare+select elsewhere; the same result bit for bit (tested).
+    friend basic_vfloat relu(basic_vfloat a) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return basic_vfloat(batch(_mm512_maskz_max_ps(__mmask16(0xFFFF), a.v, _mm512_setzero_ps())));
+        else
+#endif
+            return basic_vfloat(xsimd::select(a.v > batch(0.0f), a.v, batch(0.0f)));
+    }
     friend float hsum(basic_vfloat a) { return xsimd::hadd(a.v); }  // xsimd 8.1 has no reduce_add
 };
 using vfloat = basic_vfloat<gemm_arch>;
