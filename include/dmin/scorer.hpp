@@ -247,6 +247,7 @@ private:
         int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
         float *s0, *qkv, *logits, *kt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
         float *q_in, *q, *feat;
+        float* pad_add;  ///< [L]: 1 at padding positions, 0 elsewhere (the refiner's additive mask)
     };
 
     template <class A>
@@ -267,6 +268,7 @@ private:
             s.t = a.take(D); s.tu = a.take(D); s.a0 = a.take(static_cast<std::size_t>(b.A1));
             s.w = a.take(H * L); s.interest = a.take(H * D);
             s.q_in = a.take(L * (D + static_cast<std::size_t>(b.P))); s.q = a.take(L * D); s.feat = a.take(L * 4 * D);
+            s.pad_add = a.take(L);
             maxL = std::max(maxL, b.L); maxD = std::max(maxD, b.D); maxA1 = std::max(maxA1, b.A1);
         }
         const auto rows = static_cast<std::size_t>(maxL);
@@ -334,21 +336,19 @@ private:
 
     /// One head of scaled dot-product self-attention on s.qkv ([L, 3D], heads as contiguous slices):
     /// out[l, 0..hd) = softmax_j(mask(q_l·k_j / sqrt(hd))) · V. Allowed: j <= l and (j == l or j not padding).
-    void attention_head(BranchState& s, std::size_t branch, int h, Mask mask, float* out, int ldo) {
+    void attention_head(BranchState& s, int h, Mask mask, float* out, int ldo) {
         const int L = s.L, D = s.D, hd = s.hd;
-        const std::int64_t* pad_ids = ids_.data() + m_.slot(m_.spec().branches[branch].sequence[0]).offset;
-        for (int l = 0; l < L; ++l)
-            for (int j = 0; j < hd; ++j)
-                s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = s.qkv[static_cast<std::ptrdiff_t>(l) * 3 * D + D + h * hd + j];
+        const float* k = s.qkv + D + h * hd;  // K_h^T, written row by row
+        for (int j = 0; j < hd; ++j)
+            for (int l = 0; l < L; ++l) s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = k[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
         kernels::gemm(L, L, hd, s.qkv + h * hd, 3 * D, s.kt, L, s.logits, L);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         for (int qi = 0; qi < L; ++qi) {
             float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
             if (mask == Mask::refiner_additive) {  // blocked logits stay in the softmax, raised by 1
-                for (int kj = 0; kj < L; ++kj) {
-                    const bool allowed = kj <= qi && (kj == qi || pad_ids[kj] != 0);
-                    row[kj] = row[kj] * scale + (allowed ? 0.0f : 1.0f);
-                }
+                for (int kj = 0; kj < qi; ++kj) row[kj] = row[kj] * scale + s.pad_add[kj];  // padding: +1
+                row[qi] *= scale;                                                           // diagonal: allowed
+                for (int kj = qi + 1; kj < L; ++kj) row[kj] = row[kj] * scale + 1.0f;       // future: +1
                 kernels::softmax(row, L);
                 continue;
             }
@@ -357,7 +357,7 @@ private:
             // replacement this holds while the row's largest allowed logit is above about −1e9 + 100,
             // i.e. for any model whose logits are not themselves of order 1e9.
             const float blocked = mask == Mask::refiner_strict ? -std::numeric_limits<float>::infinity() : -1e9f;
-            for (int kj = 0; kj < qi; ++kj) row[kj] = pad_ids[kj] != 0 ? row[kj] * scale : blocked;
+            for (int kj = 0; kj < qi; ++kj) row[kj] = s.pad_add[kj] == 0.0f ? row[kj] * scale : blocked;
             row[qi] *= scale;
             kernels::softmax(row, qi + 1);
             std::fill(row + qi + 1, row + L, 0.0f);
@@ -389,6 +389,7 @@ private:
             const int off = m_.slot(bs.sequence[0]).offset;
             for (int l = 0; l < L; ++l)
                 if (ids_[static_cast<std::size_t>(off + l)] != 0) valid[static_cast<std::size_t>(nv++)] = l;
+            for (int l = 0; l < L; ++l) s.pad_add[l] = ids_[static_cast<std::size_t>(off + l)] == 0 ? 1.0f : 0.0f;
         }
         nvalid_[i] = nv;
         if (spec.sum_pooling) {
@@ -401,12 +402,11 @@ private:
         if (b.refiner) {
             b.ref.in_proj.forward(L, s.s0, D, s.qkv, 3 * D);
             const Mask mask = spec.strict_refiner_mask ? Mask::refiner_strict : Mask::refiner_additive;
-            for (int h = 0; h < H; ++h) attention_head(s, i, h, mask, s.o + h * hd, D);
+            for (int h = 0; h < H; ++h) attention_head(s, h, mask, s.o + h * hd, D);
             b.ref.out_proj.forward(L, s.o, D, s.s, D);
             nn::add_rows<S::D>(s.s, D, s.s0, D, L, D);
             if (b.ref.ln_gamma) nn::layer_norm_rows<S::D>(s.s, L, D, D, b.ref.ln_gamma, b.ref.ln_beta);
-            b.ref.ffn1.forward(L, s.s, D, s.hid, 2 * D);
-            nn::relu_rows(s.hid, L, 2 * D, 2 * D);
+            b.ref.ffn1.forward(L, s.s, D, s.hid, 2 * D, kernels::Epilogue::relu);  // ReLU fused into the GEMM
             b.ref.ffn2.forward(L, s.hid, 2 * D, s.r, D);
             nn::add_rows<S::D>(s.r, D, s.s, D, L, D);
             r = s.r;
@@ -417,14 +417,13 @@ private:
         // Multi-interest extractor: per head masked self-attention (−1e9 replacement), W_o, residual, LN, FFN.
         b.qkv.forward(L, r, D, s.qkv, 3 * D);
         for (int h = 0; h < H; ++h) {
-            attention_head(s, i, h, Mask::replace, s.o, hd);
+            attention_head(s, h, Mask::replace, s.o, hd);
             const auto& hw = b.heads[static_cast<std::size_t>(h)];
             float* zh = s.z + static_cast<std::ptrdiff_t>(h) * L * D;
             hw.w_o.forward(L, s.o, hd, s.u, D);
             nn::add_rows<S::D>(s.u, D, r, D, L, D);
             if (hw.ln_gamma) nn::layer_norm_rows<S::D>(s.u, L, D, D, hw.ln_gamma, hw.ln_beta);
-            hw.ffn1.forward(L, s.u, D, s.hid, 2 * D);
-            nn::relu_rows(s.hid, L, 2 * D, 2 * D);
+            hw.ffn1.forward(L, s.u, D, s.hid, 2 * D, kernels::Epilogue::relu);  // ReLU fused into the GEMM
             hw.ffn2.forward(L, s.hid, 2 * D, zh, D);
             nn::add_rows<S::D>(zh, D, s.u, D, L, D);
 

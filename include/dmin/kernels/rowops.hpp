@@ -106,11 +106,18 @@ inline void activate_units(Act a, const ActParams& p, float* X, int units, int c
 inline void softmax(float* x, int n) {
     constexpr int W = vfloat_ew::size;
     float m = x[0];
-    for (int j = 1; j < n; ++j) m = x[j] > m ? x[j] : m;
+    int j = 0;
+    if (n >= W) {  // the max over whole vectors first: a scalar max chain waits ~3 cycles per element
+        vfloat_ew vmax = vfloat_ew::load(x);
+        for (j = W; j + W <= n; j += W) vmax = max(vmax, vfloat_ew::load(x + j));
+        float t[W];
+        vmax.store(t);
+        for (float v : t) m = v > m ? v : m;
+    }
+    for (; j < n; ++j) m = x[j] > m ? x[j] : m;
     const vfloat_ew vm(m);
     vfloat_ew acc(0.0f);
-    int j = 0;
-    for (; j + W <= n; j += W) {
+    for (j = 0; j + W <= n; j += W) {
         const vfloat_ew e = exp(vfloat_ew::load(x + j) - vm);
         e.store(x + j);
         acc = acc + e;
@@ -160,13 +167,26 @@ inline void softmax_ordered(float* x, int n) {
 }
 
 /// out[r] = b + Σ_k X[r][k]·w[k] as one fused multiply-add chain in k order per row: the rounding
-/// of gemm_tn with a single output row (the lane layout), for one candidate's rows.
+/// of gemm_tn with a single output row (the lane layout), for one candidate's rows. The chains of W
+/// rows run side by side, one per lane, on a transposed copy of up to 64 columns (written in full
+/// before it is read: a vector load right after the scalar stores that build it would wait for them).
+/// One chain at a time waited for every FMA's latency: 5% of a one-candidate request.
 inline void project_rows_ordered(const float* X, int rows, int n, int ld, const float* w, float b, float* out) {
-    for (int r = 0; r < rows; ++r) {
-        const float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
-        float acc = b;
-        for (int k = 0; k < n; ++k) acc = fma_lane(w[k], x[k], acc);
-        out[r] = acc;
+    constexpr int W = vfloat::size, KC = 64;
+    float cols[KC * W], res[W];
+    for (int r0 = 0; r0 < rows; r0 += W) {
+        const int m = std::min(W, rows - r0);
+        vfloat acc(b);
+        for (int k0 = 0; k0 < n; k0 += KC) {
+            const int kc = std::min(KC, n - k0);
+            for (int i = 0; i < W; ++i) {  // lanes past the last row repeat it
+                const float* x = X + static_cast<std::ptrdiff_t>(r0 + std::min(i, m - 1)) * ld + k0;
+                for (int k = 0; k < kc; ++k) cols[k * W + i] = x[k];
+            }
+            for (int k = 0; k < kc; ++k) acc = fma(vfloat(w[k0 + k]), vfloat::load(cols + k * W), acc);
+        }
+        acc.store(res);
+        std::copy(res, res + m, out + r0);
     }
 }
 

@@ -65,7 +65,7 @@ struct basic_vfloat {
     void store(float* p) const { v.store_unaligned(p); }
     /// Fused multiply-add. xsimd 8.1 has no AVX-512 fma (it falls back to x·y + z and leaves the fusion to
     /// the compiler's contraction, which GCC applies in some contexts and not others): call the intrinsic,
-    /// so every kernel rounds a·b + c once and scalar code can reproduce it (fma_lane).
+    /// so every kernel rounds a·b + c once, whichever lane or layout computes it.
     friend basic_vfloat fma(basic_vfloat a, basic_vfloat b, basic_vfloat c) {
 #if XSIMD_WITH_AVX512F
         if constexpr (size == 16) return basic_vfloat(batch(_mm512_fmadd_ps(a.v, b.v, c.v)));
@@ -97,14 +97,6 @@ using vfloat = basic_vfloat<gemm_arch>;
 using vfloat_ew = basic_vfloat<ew_arch>;
 inline std::string simd_arch_name() { return std::string(gemm_arch::name()) + "/" + ew_arch::name(); }
 #endif
-
-/// a·b + c rounded exactly as one lane of the gemm kernels' fma (fused where the ISA fuses, two
-/// roundings in the scalar fallback): for scalar code that must reproduce a gemm's bits.
-inline float fma_lane(float a, float b, float c) {
-    float r[vfloat::size];
-    fma(vfloat(a), vfloat(b), vfloat(c)).store(r);
-    return r[0];
-}
 
 /// Floats a buffer must be readable beyond its last row so that kernels may load whole vectors.
 inline constexpr int kReadSlack = 16;

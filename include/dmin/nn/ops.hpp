@@ -34,11 +34,4 @@ inline void add_rows(float* Y, int ldy, const float* X, int ldx, int rows, int w
         RowMap<N>(Y + static_cast<std::ptrdiff_t>(r) * ldy, width) += ConstRowMap<N>(X + static_cast<std::ptrdiff_t>(r) * ldx, width);
 }
 
-inline void relu_rows(float* X, int rows, int width, int ld) {
-    for (int r = 0; r < rows; ++r) {
-        float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
-        for (int j = 0; j < width; ++j) x[j] = std::max(x[j], 0.0f);
-    }
-}
-
 }  // namespace dmin::nn
