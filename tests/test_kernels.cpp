@@ -175,3 +175,48 @@ TEST_CASE("relu maps NaN and -0 to +0 in both vector types", "[kernels]") {
     check(vfloat{});
     check(vfloat_ew{});
 }
+
+// A candidate's score must not depend on the batch it is scored in: each C element is one FMA chain
+// in k order whatever M, the column chunking or the loop order, so a row computed alone has the bits
+// it has inside a larger product.
+TEST_CASE("a gemm row has the same bits alone and inside a larger product", "[kernels]") {
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int N : {16, 40, 100, 300, 1024})
+        for (int K : {8, 80, 333}) {
+            const int M = 37;
+            std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N + 32)), bias(static_cast<size_t>(N + 32));
+            for (auto& v : A) v = u(rng);
+            for (auto& v : B) v = u(rng);
+            for (auto& v : bias) v = u(rng);
+            std::vector<float> all(static_cast<size_t>(M * N)), one(static_cast<size_t>(N));
+            dmin::kernels::gemm(M, N, K, A.data(), K, B.data(), N, all.data(), N, bias.data(), Init::bias, Epilogue::relu);
+            for (int r = 0; r < M; ++r) {
+                dmin::kernels::gemm(1, N, K, A.data() + r * K, K, B.data(), N, one.data(), N, bias.data(), Init::bias, Epilogue::relu);
+                INFO("N=" << N << " K=" << K << " row " << r);
+                REQUIRE(std::memcmp(one.data(), all.data() + r * N, sizeof(float) * static_cast<size_t>(N)) == 0);
+            }
+        }
+}
+
+// The one-candidate path projects its rows with project_rows_ordered; the lane layout with gemm_tn of
+// one output row over feature-major columns. Both must give the same bits.
+TEST_CASE("project_rows_ordered equals a one-row gemm_tn bit for bit", "[kernels]") {
+    std::mt19937 rng(6);
+    std::uniform_real_distribution<float> u(-2, 2);
+    for (int rows : {1, 2, 15, 16, 17, 50, 100})
+        for (int n : {1, 40, 64, 65, 130}) {
+            const int ld = n + 3;
+            std::vector<float> X(static_cast<size_t>(rows * ld)), w(static_cast<size_t>(n)), Xt(static_cast<size_t>(n * rows + 32));
+            for (auto& v : X) v = u(rng);
+            for (auto& v : w) v = u(rng);
+            for (int r = 0; r < rows; ++r)
+                for (int k = 0; k < n; ++k) Xt[static_cast<size_t>(k * rows + r)] = X[static_cast<size_t>(r * ld + k)];
+            const float b = 0.25f;
+            std::vector<float> got(static_cast<size_t>(rows)), want(static_cast<size_t>(rows) + 32);
+            dmin::kernels::project_rows_ordered(X.data(), rows, n, ld, w.data(), b, got.data());
+            dmin::kernels::gemm_tn(1, rows, n, w.data(), 1, Xt.data(), rows, want.data(), rows, &b, Init::row_bias);
+            INFO("rows=" << rows << " n=" << n);
+            REQUIRE(std::memcmp(got.data(), want.data(), sizeof(float) * static_cast<size_t>(rows)) == 0);
+        }
+}
