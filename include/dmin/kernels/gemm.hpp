@@ -188,6 +188,15 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
     for (int nvec = (N + W - 1) / W; nvec > 0;) {
         const int take = chunk_vectors(policy, nvec), cols = std::min(N - n, take * W);
         int m = 0;
+        if (take == 1) {  // one vector of columns: 12-row tiles, since 6 accumulators cannot hide the FMA latency
+            const bool full = cols == W;
+            for (; m + 2 * MR <= M; m += 2 * MR) {
+                const float* rb = per_row ? bias + m : (bias && init == Init::bias ? bias + n : bias);
+                float* c = C + static_cast<std::ptrdiff_t>(m) * ldc + n;
+                if (full) gemm_block<2 * MR, 1, true>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, rb, init, ep);
+                else gemm_block<2 * MR, 1, false>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, rb, init, ep);
+            }
+        }
         for (; m + MR <= M; m += MR)
             gemm_chunk<MR>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                            per_row ? bias + m : bias, init, ep);
