@@ -387,9 +387,11 @@ private:
         int nv = 0;
         {
             const int off = m_.slot(bs.sequence[0]).offset;
-            for (int l = 0; l < L; ++l)
-                if (ids_[static_cast<std::size_t>(off + l)] != 0) valid[static_cast<std::size_t>(nv++)] = l;
-            for (int l = 0; l < L; ++l) s.pad_add[l] = ids_[static_cast<std::size_t>(off + l)] == 0 ? 1.0f : 0.0f;
+            for (int l = 0; l < L; ++l) {
+                const bool pad = ids_[static_cast<std::size_t>(off + l)] == 0;
+                s.pad_add[l] = pad ? 1.0f : 0.0f;
+                if (!pad) valid[static_cast<std::size_t>(nv++)] = l;
+            }
         }
         nvalid_[i] = nv;
         if (spec.sum_pooling) {
