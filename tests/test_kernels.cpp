@@ -154,26 +154,64 @@ TEST_CASE("ordered softmax and projection", "[kernels]") {
     }
 }
 
-TEST_CASE("relu maps NaN and -0 to +0 in both vector types", "[kernels]") {
-    using dmin::kernels::vfloat;
-    using dmin::kernels::vfloat_ew;
+TEST_CASE("relu maps NaN and -0 to +0", "[kernels]") {
+    using V = dmin::kernels::vfloat;
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
     const float in[] = {nan, -0.0f, 0.0f, -1.0f, 2.5f, -inf, inf, 1e-40f, -1e-40f, -nan, 3.0f, -3.0f, 7.0f, -7.0f, 0.5f, -0.5f};
-    auto check = [&](auto tag) {
-        using V = decltype(tag);
-        for (int base = 0; base < 16; base += V::size) {
-            float out[16] = {};
-            relu(V::load(in + base)).store(out);
-            for (int i = 0; i < V::size; ++i) {
-                const float x = in[base + i];
-                const float want = x > 0 ? x : 0.0f;  // the documented definition
-                INFO("lane " << base + i << " x=" << x);
-                REQUIRE(std::memcmp(&out[i], &want, sizeof(float)) == 0);
-            }
+    for (int base = 0; base < 16; base += V::size) {
+        float out[16] = {};
+        relu(V::load(in + base)).store(out);
+        for (int i = 0; i < V::size; ++i) {
+            const float x = in[base + i];
+            const float want = x > 0 ? x : 0.0f;  // the documented definition
+            INFO("lane " << base + i << " x=" << x);
+            REQUIRE(std::memcmp(&out[i], &want, sizeof(float)) == 0);
         }
-    };
-    check(vfloat{});
-    check(vfloat_ew{});
+    }
+}
+
+// The vector exp (softmaxes, Dice, Sigmoid): within 2 ulp of the correctly rounded value over the whole
+// normal range, gradual underflow to +0, +inf past ln(FLT_MAX), NaN kept.
+TEST_CASE("vector exp is within 2 ulp of exp and handles the edges", "[kernels]") {
+    using V = dmin::kernels::vfloat;
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    std::vector<float> x;
+    for (float v = -110.0f; v <= 95.0f; v += 0.0137f) x.push_back(v);
+    for (float v : {0.0f, -0.0f, 1.0f, -1.0f, 88.72f, 88.73f, -87.33f, -103.9f, -104.0f, -1e9f, 1e9f, -inf, inf, nan,
+                    1e-30f, -1e-30f, 0.34657359f, -0.34657359f})
+        x.push_back(v);
+    while (x.size() % 16) x.push_back(0.5f);
+    std::vector<float> y(x.size());
+    for (size_t i = 0; i < x.size(); i += V::size) exp(V::load(x.data() + i)).store(y.data() + i);
+    const float tiny = std::numeric_limits<float>::min();
+    for (size_t i = 0; i < x.size(); ++i) {
+        const double want = std::exp(static_cast<double>(x[i]));
+        INFO("x=" << x[i] << " got " << y[i] << " want " << want);
+        if (std::isnan(x[i])) REQUIRE(std::isnan(y[i]));
+        else if (want > std::numeric_limits<float>::max()) REQUIRE(y[i] == inf);
+        else if (want < tiny) REQUIRE(std::fabs(y[i] - want) <= 2 * std::numeric_limits<float>::denorm_min() + want * 2.5e-7);
+        else REQUIRE(std::fabs(y[i] - want) <= 2.4e-7 * want);  // 2 ulp
+    }
+    REQUIRE(y[x.size() - 1] == std::exp(0.5f));  // padding lanes; exp(0) below
+    float one[V::size];
+    exp(V(0.0f)).store(one);
+    REQUIRE(one[0] == 1.0f);
+}
+
+TEST_CASE("partial vector loads and stores touch only the first n elements", "[kernels]") {
+    using V = dmin::kernels::vfloat;
+    for (int n = 0; n < V::size; ++n) {
+        std::vector<float> src(V::size), dst(V::size, -7.0f), lanes(V::size);
+        for (int i = 0; i < V::size; ++i) src[static_cast<size_t>(i)] = static_cast<float>(i + 1);
+        const V v = V::load_first(src.data(), n, 42.0f);
+        v.store(lanes.data());
+        v.store_first(dst.data(), n);
+        for (int i = 0; i < V::size; ++i) {
+            INFO("n=" << n << " lane " << i);
+            REQUIRE(lanes[static_cast<size_t>(i)] == (i < n ? static_cast<float>(i + 1) : 42.0f));
+            REQUIRE(dst[static_cast<size_t>(i)] == (i < n ? static_cast<float>(i + 1) : -7.0f));
+        }
+    }
 }
 
 // A candidate's score must not depend on the batch it is scored in: each C element is one FMA chain

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "dmin/kernels/simd.hpp"
 #include "dmin/nn/activation.hpp"
@@ -14,27 +15,24 @@ namespace detail {
 /// The vectorised activations (ReLU, PReLU, Dice, Sigmoid) on one vector, with per-lane parameters.
 /// The one formula both layouts use, so a unit gets the same bits row-major and feature-major.
 inline bool has_vector_form(Act a) { return a == Act::relu || a == Act::prelu || a == Act::dice || a == Act::sigmoid; }
-inline vfloat_ew act_vector(Act a, vfloat_ew v, vfloat_ew slope, vfloat_ew scale, vfloat_ew shift) {
-    const vfloat_ew zero(0.0f), one(1.0f);
+inline vfloat act_vector(Act a, vfloat v, vfloat slope, vfloat scale, vfloat shift) {
+    const vfloat zero(0.0f), one(1.0f);
     switch (a) {
         case Act::relu: return max(v, zero);
         case Act::prelu: return max(v, zero) + slope * min(v, zero);
         case Act::sigmoid: return one / (one + exp(-v));
         default: {  // Dice: q = sigmoid(scale·x + shift); y = x·(q + alpha·(1 − q))
-            const vfloat_ew q = one / (one + exp(-fma(scale, v, shift)));
+            const vfloat q = one / (one + exp(-fma(scale, v, shift)));
             return v * fma(slope, one - q, q);
         }
     }
 }
 
-/// Applies f (vector → vector) in place to x[0..n), n < one vector, through a zero-padded copy: tails
-/// get the vector formula too, so no element's value depends on where it sits.
+/// Applies f (vector → vector) in place to x[0..n), n < one vector, through a masked load (lanes past
+/// n are zero) and store: tails get the vector formula too, so no element's value depends on where it sits.
 template <class F>
-inline void apply_padded(float* x, int n, F f) {
-    float t[vfloat_ew::size] = {};
-    std::copy(x, x + n, t);
-    f(vfloat_ew::load(t)).store(t);
-    std::copy(t, t + n, x);
+inline void apply_first(float* x, int n, F f) {
+    f(vfloat::load_first(x, n, 0.0f)).store_first(x, n);
 }
 
 }  // namespace detail
@@ -42,7 +40,7 @@ inline void apply_padded(float* x, int n, F f) {
 /// Applies `a` in place to `rows` rows of `width` units (leading dimension ld). ReLU, PReLU, Dice and
 /// Sigmoid run vectorised (tails included); every other activation falls back to dmin::apply_act.
 inline void activate_rows(Act a, const ActParams& p, float* X, int rows, int width, int ld) {
-    constexpr int W = vfloat_ew::size;
+    constexpr int W = vfloat::size;
     if (a == Act::none || a == Act::identity) return;
     if (!detail::has_vector_form(a)) {
         for (int r = 0; r < rows; ++r) apply_act(a, p, X + static_cast<std::ptrdiff_t>(r) * ld, width);
@@ -50,19 +48,16 @@ inline void activate_rows(Act a, const ActParams& p, float* X, int rows, int wid
     }
     // Parameters of units j..j+W (zero-padded past the row's end).
     auto param = [&](const float* q, int j) {
-        if (!q) return vfloat_ew(0.0f);
-        if (j + W <= width) return vfloat_ew::load(q + j);
-        float t[W] = {};
-        std::copy(q + j, q + width, t);
-        return vfloat_ew::load(t);
+        if (!q) return vfloat(0.0f);
+        return j + W <= width ? vfloat::load(q + j) : vfloat::load_first(q + j, width - j, 0.0f);
     };
     for (int r = 0; r < rows; ++r) {
         float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
         for (int j = 0; j < width; j += W) {
-            const vfloat_ew slope = param(p.slope, j), scale = param(p.scale, j), shift = param(p.shift, j);
-            auto f = [&](vfloat_ew v) { return detail::act_vector(a, v, slope, scale, shift); };
-            if (j + W <= width) f(vfloat_ew::load(x + j)).store(x + j);
-            else detail::apply_padded(x + j, width - j, f);
+            const vfloat slope = param(p.slope, j), scale = param(p.scale, j), shift = param(p.shift, j);
+            auto f = [&](vfloat v) { return detail::act_vector(a, v, slope, scale, shift); };
+            if (j + W <= width) f(vfloat::load(x + j)).store(x + j);
+            else detail::apply_first(x + j, width - j, f);
         }
     }
 }
@@ -72,7 +67,7 @@ inline void activate_rows(Act a, const ActParams& p, float* X, int rows, int wid
 /// activate_rows' formula; Softmax normalises each column over the units; every other activation is
 /// element-wise without parameters.
 inline void activate_units(Act a, const ActParams& p, float* X, int units, int cols, int ld) {
-    constexpr int W = vfloat_ew::size;
+    constexpr int W = vfloat::size;
     if (a == Act::none || a == Act::identity) return;
     if (a == Act::softmax) {
         for (int c = 0; c < cols; ++c) {
@@ -94,46 +89,48 @@ inline void activate_units(Act a, const ActParams& p, float* X, int units, int c
     for (int j = 0; j < units; ++j) {
         float* x = X + static_cast<std::ptrdiff_t>(j) * ld;
         // Unit j's parameters, broadcast along its row.
-        const vfloat_ew slope(p.slope ? p.slope[j] : 0.0f), scale(p.scale ? p.scale[j] : 0.0f), shift(p.shift ? p.shift[j] : 0.0f);
-        auto f = [&](vfloat_ew v) { return detail::act_vector(a, v, slope, scale, shift); };
+        const vfloat slope(p.slope ? p.slope[j] : 0.0f), scale(p.scale ? p.scale[j] : 0.0f), shift(p.shift ? p.shift[j] : 0.0f);
+        auto f = [&](vfloat v) { return detail::act_vector(a, v, slope, scale, shift); };
         int c = 0;
-        for (; c + W <= cols; c += W) f(vfloat_ew::load(x + c)).store(x + c);
-        if (c < cols) detail::apply_padded(x + c, cols - c, f);
+        for (; c + W <= cols; c += W) f(vfloat::load(x + c)).store(x + c);
+        if (c < cols) detail::apply_first(x + c, cols - c, f);
     }
 }
 
-/// Max-subtracted softmax of x[0..n) in place, vectorised (exp from xsimd, ~1 ulp).
+/// Max-subtracted softmax of x[0..n) in place, vectorised to the last element (the ragged tail through
+/// masked loads and stores, filled with −inf, whose exp is +0).
 inline void softmax(float* x, int n) {
-    constexpr int W = vfloat_ew::size;
-    float m = x[0];
-    int j = 0;
-    if (n >= W) {  // the max over whole vectors first: a scalar max chain waits ~3 cycles per element
-        vfloat_ew vmax = vfloat_ew::load(x);
-        for (j = W; j + W <= n; j += W) vmax = max(vmax, vfloat_ew::load(x + j));
-        float t[W];
-        vmax.store(t);
-        for (float v : t) m = v > m ? v : m;
-    }
-    for (; j < n; ++j) m = x[j] > m ? x[j] : m;
-    const vfloat_ew vm(m);
-    vfloat_ew acc(0.0f);
-    for (j = 0; j + W <= n; j += W) {
-        const vfloat_ew e = exp(vfloat_ew::load(x + j) - vm);
+    constexpr int W = vfloat::size;
+    constexpr float ninf = -std::numeric_limits<float>::infinity();
+    const int whole = n - n % W, rest = n - whole;
+    vfloat vmax(ninf);
+    for (int j = 0; j < whole; j += W) vmax = max(vmax, vfloat::load(x + j));
+    if (rest) vmax = max(vmax, vfloat::load_first(x + whole, rest, ninf));
+    float t[W];
+    vmax.store(t);
+    float m = t[0];
+    for (int i = 1; i < W; ++i) m = t[i] > m ? t[i] : m;
+    const vfloat vm(m);
+    vfloat acc(0.0f);
+    for (int j = 0; j < whole; j += W) {
+        const vfloat e = exp(vfloat::load(x + j) - vm);
         e.store(x + j);
         acc = acc + e;
     }
-    float s = hsum(acc);
-    for (; j < n; ++j) s += (x[j] = std::exp(x[j] - m));
-    const float inv = 1.0f / s;
-    const vfloat_ew vi(inv);
-    for (j = 0; j + W <= n; j += W) (vfloat_ew::load(x + j) * vi).store(x + j);
-    for (; j < n; ++j) x[j] *= inv;
+    if (rest) {
+        const vfloat e = exp(vfloat::load_first(x + whole, rest, ninf) - vm);
+        e.store_first(x + whole, rest);
+        acc = acc + e;
+    }
+    const vfloat vi(1.0f / hsum(acc));
+    for (int j = 0; j < whole; j += W) (vfloat::load(x + j) * vi).store(x + j);
+    if (rest) (vfloat::load_first(x + whole, rest, 0.0f) * vi).store_first(x + whole, rest);
 }
 
 /// Softmax over the n positions of e[v·lanes + lane], independently per lane (lanes a multiple of the
 /// vector width): the target attention of many candidates at once, one per lane.
 inline void softmax_lanes(float* e, int n, int lanes) {
-    using V = vfloat_ew;
+    using V = vfloat;
     for (int w = 0; w < lanes; w += V::size) {
         V m = V::load(e + w);
         for (int v = 1; v < n; ++v) m = max(m, V::load(e + v * lanes + w));
@@ -148,18 +145,18 @@ inline void softmax_lanes(float* e, int n, int lanes) {
     }
 }
 
-/// Softmax of x[0..n) in place with softmax_lanes' exact operation order for one lane (xsimd exp on
+/// Softmax of x[0..n) in place with softmax_lanes' exact operation order for one lane (the vector exp on
 /// every element, the sum accumulated in index order, one reciprocal): one candidate scored alone gets
 /// the bits it gets in a lane group.
 inline void softmax_ordered(float* x, int n) {
-    constexpr int W = vfloat_ew::size;
+    constexpr int W = vfloat::size;
     float m = x[0];
     for (int j = 1; j < n; ++j) m = x[j] > m ? x[j] : m;
-    const vfloat_ew vm(m);
-    auto f = [&](vfloat_ew v) { return exp(v - vm); };
+    const vfloat vm(m);
+    auto f = [&](vfloat v) { return exp(v - vm); };
     int j = 0;
-    for (; j + W <= n; j += W) f(vfloat_ew::load(x + j)).store(x + j);
-    if (j < n) detail::apply_padded(x + j, n - j, f);
+    for (; j + W <= n; j += W) f(vfloat::load(x + j)).store(x + j);
+    if (j < n) detail::apply_first(x + j, n - j, f);
     float s = 0;
     for (j = 0; j < n; ++j) s += x[j];
     const float inv = 1.0f / s;
@@ -192,16 +189,16 @@ inline void project_rows_ordered(const float* X, int rows, int n, int ld, const 
 
 /// out[r] = X[r]·w + b for `rows` rows of width n (the final one-unit Linear of an MLP).
 inline void project_rows(const float* X, int rows, int n, int ld, const float* w, float b, float* out) {
-    constexpr int W = vfloat_ew::size;
+    constexpr int W = vfloat::size;
     for (int r = 0; r < rows; ++r) {
         const float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
-        vfloat_ew acc0(0.0f), acc1(0.0f);
+        vfloat acc0(0.0f), acc1(0.0f);
         int k = 0;
         for (; k + 2 * W <= n; k += 2 * W) {
-            acc0 = fma(vfloat_ew::load(x + k), vfloat_ew::load(w + k), acc0);
-            acc1 = fma(vfloat_ew::load(x + k + W), vfloat_ew::load(w + k + W), acc1);
+            acc0 = fma(vfloat::load(x + k), vfloat::load(w + k), acc0);
+            acc1 = fma(vfloat::load(x + k + W), vfloat::load(w + k + W), acc1);
         }
-        for (; k + W <= n; k += W) acc0 = fma(vfloat_ew::load(x + k), vfloat_ew::load(w + k), acc0);
+        for (; k + W <= n; k += W) acc0 = fma(vfloat::load(x + k), vfloat::load(w + k), acc0);
         float s = hsum(acc0 + acc1);
         for (; k < n; ++k) s += x[k] * w[k];
         out[r] = s + b;

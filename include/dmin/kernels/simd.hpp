@@ -1,6 +1,7 @@
 // dmin/kernels/simd.hpp — the SIMD vector type the kernels use: xsimd's best arch, or a 1-lane scalar fallback.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -34,22 +35,54 @@ struct vfloat {
     friend vfloat exp(vfloat a) { return vfloat(std::exp(a.v)); }
     friend vfloat relu(vfloat a) { return vfloat(a.v > 0 ? a.v : 0.0f); }
     friend float hsum(vfloat a) { return a.v; }
+    static vfloat load_first(const float*, int, float fill) { return vfloat(fill); }  // n < size = 1: n = 0
+    void store_first(float*, int) const {}
 };
-using vfloat_ew = vfloat;
 inline std::string simd_arch_name() { return "scalar"; }
 #else
-/// Two instruction sets:
-///  - gemm_arch, for the matrix products: xsimd's best (AVX-512 where enabled; on Zen 5 its FMAs are
-///    full width, twice the ymm peak). Only loads, stores, broadcasts and FMAs are used there.
-///  - ew_arch, for element-wise kernels (activations, exp, reductions): AVX2+FMA when available,
-///    because GCC 12's AVX-512 max/min/exp/reduction intrinsics raise spurious -Wmaybe-uninitialized
-///    warnings (GCC bug 105593) in every program that includes dmin. These kernels are memory-light
-///    and not the bottleneck. Define DMIN_EW_AVX512 to use the best arch for them too.
-using gemm_arch = xsimd::default_arch;
-#if XSIMD_WITH_FMA3_AVX2 && !defined(DMIN_EW_AVX512)
-using ew_arch = xsimd::fma3<xsimd::avx2>;
-#else
-using ew_arch = xsimd::default_arch;
+/// One instruction set for every kernel: xsimd's best (AVX-512 where enabled; on Zen 5 its FMAs are
+/// full width, twice the ymm peak). On AVX-512 the operations whose GCC 12 intrinsics pass
+/// _mm512_undefined_ps() as the merge source — max, min, exp's rounding and scaling, the horizontal
+/// sum — are written here with the zero-masking forms, because the plain ones raise spurious
+/// -Wmaybe-uninitialized warnings (GCC bug 105593) in every program that includes dmin.
+using arch = xsimd::default_arch;
+
+#if XSIMD_WITH_AVX512F
+namespace avx512 {
+constexpr __mmask16 kAll = 0xFFFF;
+/// max/min with the second operand returned when either is NaN (vmaxps/vminps), like xsimd's.
+inline __m512 max(__m512 a, __m512 b) { return _mm512_maskz_max_ps(kAll, a, b); }
+inline __m512 min(__m512 a, __m512 b) { return _mm512_maskz_min_ps(kAll, a, b); }
+/// e^x, |relative error| <= ~2 ulp: x = n·ln2 + r with |r| <= ln2/2 (ln2 in two parts, so r is
+/// exact to ~1e-10), e^r by a degree-6 polynomial (Taylor terms refined for the interval, Cephes'
+/// expf coefficients), then ·2^n by vscalefps, which underflows gradually to +0 and overflows to +inf.
+/// x is clamped to [−104, 88.8] first (e^x is +0 / +inf beyond, and r stays small); NaN propagates.
+inline __m512 exp(__m512 x) {
+    x = min(_mm512_set1_ps(88.8f), max(_mm512_set1_ps(-104.0f), x));  // NaN: the second operand, x
+    const __m512 n = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    return _mm512_maskz_scalef_ps(kAll, y, n);
+}
+/// Sum of the 16 lanes: halves added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1).
+inline float hsum(__m512 a) {
+    // (_mm512_castps512_ps256 is an unmasked extract in GCC 12, hence the zero-masking form for both halves)
+    const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(__mmask8(0xF), _mm512_castps_pd(a), 0));
+    const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(__mmask8(0xF), _mm512_castps_pd(a), 1));
+    const __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s4, _mm_movehdup_ps(s4)));
+}
+inline __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+}  // namespace avx512
 #endif
 
 /// Thin wrapper over xsimd::batch<float, Arch> with the operations dmin's kernels use.
@@ -75,12 +108,30 @@ struct basic_vfloat {
     }
     friend basic_vfloat operator+(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v + b.v); }
     friend basic_vfloat operator*(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v * b.v); }
-    friend basic_vfloat max(basic_vfloat a, basic_vfloat b) { return basic_vfloat(xsimd::max(a.v, b.v)); }
-    friend basic_vfloat min(basic_vfloat a, basic_vfloat b) { return basic_vfloat(xsimd::min(a.v, b.v)); }
+    friend basic_vfloat max(basic_vfloat a, basic_vfloat b) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return basic_vfloat(batch(avx512::max(a.v, b.v)));
+        else
+#endif
+            return basic_vfloat(xsimd::max(a.v, b.v));
+    }
+    friend basic_vfloat min(basic_vfloat a, basic_vfloat b) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return basic_vfloat(batch(avx512::min(a.v, b.v)));
+        else
+#endif
+            return basic_vfloat(xsimd::min(a.v, b.v));
+    }
     friend basic_vfloat operator-(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v - b.v); }
     friend basic_vfloat operator-(basic_vfloat a) { return basic_vfloat(-a.v); }
     friend basic_vfloat operator/(basic_vfloat a, basic_vfloat b) { return basic_vfloat(a.v / b.v); }
-    friend basic_vfloat exp(basic_vfloat a) { return basic_vfloat(xsimd::exp(a.v)); }
+    friend basic_vfloat exp(basic_vfloat a) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return basic_vfloat(batch(avx512::exp(a.v)));
+        else
+#endif
+            return basic_vfloat(xsimd::exp(a.v));
+    }
     /// max(a, 0): +0 for NaN and −0 as well. One vmaxps on AVX-512 — through the zero-masking intrinsic,
     /// because xsimd::max and _mm512_max_ps pass _mm512_undefined_ps() and trip GCC bug 105593 —
     /// compare+select elsewhere; the same result bit for bit (tested).
@@ -91,11 +142,51 @@ struct basic_vfloat {
 #endif
             return basic_vfloat(xsimd::select(a.v > batch(0.0f), a.v, batch(0.0f)));
     }
-    friend float hsum(basic_vfloat a) { return xsimd::hadd(a.v); }  // xsimd 8.1 has no reduce_add
+    friend float hsum(basic_vfloat a) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return avx512::hsum(a.v);
+        else
+#endif
+            return xsimd::hadd(a.v);  // xsimd 8.1 has no reduce_add
+    }
+    /// The first n < size lanes from p, the others `fill`; and the matching partial store. Masked
+    /// loads and stores on AVX/AVX-512 (no element past p + n is touched), a stack copy elsewhere.
+    static basic_vfloat load_first(const float* p, int n, float fill) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return basic_vfloat(batch(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), avx512::first(n), p)));
+        else
+#endif
+#if XSIMD_WITH_AVX2
+        if constexpr (size == 8) {
+            const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            return basic_vfloat(batch(_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))));
+        } else
+#endif
+        {
+            float t[size];
+            for (int i = 0; i < size; ++i) t[i] = i < n ? p[i] : fill;
+            return load(t);
+        }
+    }
+    void store_first(float* p, int n) const {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) _mm512_mask_storeu_ps(p, avx512::first(n), v);
+        else
+#endif
+#if XSIMD_WITH_AVX2
+        if constexpr (size == 8)
+            _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
+        else
+#endif
+        {
+            float t[size];
+            store(t);
+            std::copy(t, t + n, p);
+        }
+    }
 };
-using vfloat = basic_vfloat<gemm_arch>;
-using vfloat_ew = basic_vfloat<ew_arch>;
-inline std::string simd_arch_name() { return std::string(gemm_arch::name()) + "/" + ew_arch::name(); }
+using vfloat = basic_vfloat<arch>;
+inline std::string simd_arch_name() { return arch::name(); }
 #endif
 
 /// Floats a buffer must be readable beyond its last row so that kernels may load whole vectors.
