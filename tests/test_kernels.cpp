@@ -123,6 +123,34 @@ TEST_CASE("softmax matches the double-precision formula at every length and on m
         }
 }
 
+// The attention rows: logits·scale + an additive mask row (+1 = FuxiCTR's additive refiner mask,
+// −inf = excluded: exactly 0, as the −1e9 replacement gives), padding past n untouched.
+TEST_CASE("masked softmax equals the softmax of scaled logits plus the mask", "[kernels]") {
+    std::mt19937 rng(12);
+    std::uniform_real_distribution<float> u(-20, 20);
+    const float ninf = -std::numeric_limits<float>::infinity();
+    for (int n = 1; n <= 70; ++n)
+        for (int kind : {0, 1, 2}) {  // no mask, additive +1, excluded
+            std::vector<float> x(static_cast<size_t>(n) + 16, 123.0f), add(static_cast<size_t>(n));
+            for (int i = 0; i < n; ++i) x[static_cast<size_t>(i)] = u(rng);
+            for (int i = 0; i < n; ++i) add[static_cast<size_t>(i)] = kind == 0 || i % 3 != 1 ? 0.0f : (kind == 1 ? 1.0f : ninf);
+            const float scale = 0.35355339f;
+            std::vector<double> y(static_cast<size_t>(n));
+            for (int i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<double>(x[static_cast<size_t>(i)]) * scale + add[static_cast<size_t>(i)];
+            const double m = *std::max_element(y.begin(), y.end());
+            double s = 0;
+            for (double v : y) s += std::exp(v - m);
+            std::vector<float> p = x;
+            dmin::kernels::softmax_masked(p.data(), n, scale, add.data());
+            for (int i = 0; i < n + 16; ++i) {
+                INFO("n=" << n << " kind=" << kind << " i=" << i);
+                if (i >= n) REQUIRE(p[static_cast<size_t>(i)] == 123.0f);
+                else if (add[static_cast<size_t>(i)] == ninf) REQUIRE(p[static_cast<size_t>(i)] == 0.0f);
+                else REQUIRE(std::fabs(p[static_cast<size_t>(i)] - std::exp(y[static_cast<size_t>(i)] - m) / s) <= 1e-6);
+            }
+        }
+}
+
 TEST_CASE("ordered softmax and projection", "[kernels]") {
     std::mt19937 rng(9);
     std::uniform_real_distribution<float> u(-5, 5);

@@ -97,20 +97,13 @@ inline void activate_units(Act a, const ActParams& p, float* X, int units, int c
     }
 }
 
-/// Max-subtracted softmax of x[0..n) in place, vectorised to the last element (the ragged tail through
-/// masked loads and stores, filled with −inf, whose exp is +0).
-inline void softmax(float* x, int n) {
+namespace detail {
+/// x[j] = exp(x[j] − m) / Σ exp(x[i] − m) over j < n, with m the largest of the lanes of vmax.
+inline void softmax_given_max(float* x, int n, vfloat vmax) {
     constexpr int W = vfloat::size;
     constexpr float ninf = -std::numeric_limits<float>::infinity();
     const int whole = n - n % W, rest = n - whole;
-    vfloat vmax(ninf);
-    for (int j = 0; j < whole; j += W) vmax = max(vmax, vfloat::load(x + j));
-    if (rest) vmax = max(vmax, vfloat::load_first(x + whole, rest, ninf));
-    float t[W];
-    vmax.store(t);
-    float m = t[0];
-    for (int i = 1; i < W; ++i) m = t[i] > m ? t[i] : m;
-    const vfloat vm(m);
+    const vfloat vm(hmax(vmax));
     vfloat acc(0.0f);
     for (int j = 0; j < whole; j += W) {
         const vfloat e = exp(vfloat::load(x + j) - vm);
@@ -125,6 +118,39 @@ inline void softmax(float* x, int n) {
     const vfloat vi(1.0f / hsum(acc));
     for (int j = 0; j < whole; j += W) (vfloat::load(x + j) * vi).store(x + j);
     if (rest) (vfloat::load_first(x + whole, rest, 0.0f) * vi).store_first(x + whole, rest);
+}
+}  // namespace detail
+
+/// Max-subtracted softmax of x[0..n) in place, vectorised to the last element (the ragged tail through
+/// masked loads and stores, filled with −inf, whose exp is +0).
+inline void softmax(float* x, int n) {
+    constexpr int W = vfloat::size;
+    const int whole = n - n % W, rest = n - whole;
+    vfloat vmax(-std::numeric_limits<float>::infinity());
+    for (int j = 0; j < whole; j += W) vmax = max(vmax, vfloat::load(x + j));
+    if (rest) vmax = max(vmax, vfloat::load_first(x + whole, rest, -std::numeric_limits<float>::infinity()));
+    detail::softmax_given_max(x, n, vmax);
+}
+
+/// x[j] = softmax_j(x[j]·scale + add[j]) over j < n, in place: a row of attention logits with its
+/// scale and additive mask (−inf excludes a position: its weight is exactly 0) in the pass that finds
+/// the row's max. Requires some add[j] > −inf.
+inline void softmax_masked(float* x, int n, float scale, const float* add) {
+    constexpr int W = vfloat::size;
+    const int whole = n - n % W, rest = n - whole;
+    const vfloat vs(scale);
+    vfloat vmax(-std::numeric_limits<float>::infinity());
+    for (int j = 0; j < whole; j += W) {
+        const vfloat y = fma(vfloat::load(x + j), vs, vfloat::load(add + j));
+        y.store(x + j);
+        vmax = max(vmax, y);
+    }
+    if (rest) {
+        const vfloat y = fma(vfloat::load_first(x + whole, rest, 0.0f), vs, vfloat::load_first(add + whole, rest, -std::numeric_limits<float>::infinity()));
+        y.store_first(x + whole, rest);
+        vmax = max(vmax, y);
+    }
+    detail::softmax_given_max(x, n, vmax);
 }
 
 /// Softmax over the n positions of e[v·lanes + lane], independently per lane (lanes a multiple of the

@@ -35,6 +35,7 @@ struct vfloat {
     friend vfloat exp(vfloat a) { return vfloat(std::exp(a.v)); }
     friend vfloat relu(vfloat a) { return vfloat(a.v > 0 ? a.v : 0.0f); }
     friend float hsum(vfloat a) { return a.v; }
+    friend float hmax(vfloat a) { return a.v; }
     static vfloat load_first(const float*, int, float fill) { return vfloat(fill); }  // n < size = 1: n = 0
     void store_first(float*, int) const {}
 };
@@ -71,15 +72,23 @@ inline __m512 exp(__m512 x) {
     const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
     return _mm512_maskz_scalef_ps(kAll, y, n);
 }
-/// Sum of the 16 lanes: halves added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1).
-inline float hsum(__m512 a) {
-    // (_mm512_castps512_ps256 is an unmasked extract in GCC 12, hence the zero-masking form for both halves)
+/// The 16 lanes folded by a halving tree (8 + 8, 4 + 4, 2 + 2, 1 + 1) with op on ymm (f8) and xmm (f4).
+/// (_mm512_castps512_ps256 is an unmasked extract in GCC 12, hence the zero-masking form for both halves.)
+template <class F8, class F4>
+inline float fold(__m512 a, F8 f8, F4 f4) {
     const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(__mmask8(0xF), _mm512_castps_pd(a), 0));
     const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(__mmask8(0xF), _mm512_castps_pd(a), 1));
-    const __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s4, _mm_movehdup_ps(s4)));
+    const __m256 x8 = f8(lo, hi);
+    __m128 x4 = f4(_mm256_castps256_ps128(x8), _mm256_extractf128_ps(x8, 1));
+    x4 = f4(x4, _mm_movehl_ps(x4, x4));
+    return _mm_cvtss_f32(f4(x4, _mm_movehdup_ps(x4)));
+}
+inline float hsum(__m512 a) {
+    return fold(a, [](__m256 x, __m256 y) { return _mm256_add_ps(x, y); }, [](__m128 x, __m128 y) { return _mm_add_ps(x, y); });
+}
+/// Largest lane (vmaxps semantics: a NaN lane is not reliably propagated; dmin's inputs are finite).
+inline float hmax(__m512 a) {
+    return fold(a, [](__m256 x, __m256 y) { return _mm256_max_ps(x, y); }, [](__m128 x, __m128 y) { return _mm_max_ps(x, y); });
 }
 inline __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
 }  // namespace avx512
@@ -148,6 +157,19 @@ struct basic_vfloat {
         else
 #endif
             return xsimd::hadd(a.v);  // xsimd 8.1 has no reduce_add
+    }
+    friend float hmax(basic_vfloat a) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) return avx512::hmax(a.v);
+        else
+#endif
+        {
+            float t[size];
+            a.store(t);
+            for (int w = size / 2; w > 0; w /= 2)  // halving tree: log2(size) dependent steps
+                for (int i = 0; i < w; ++i) t[i] = t[i + w] > t[i] ? t[i + w] : t[i];
+            return t[0];
+        }
     }
     /// The first n < size lanes from p, the others `fill`; and the matching partial store. Masked
     /// loads and stores on AVX/AVX-512 (no element past p + n is touched), a stack copy elsewhere.
