@@ -123,30 +123,43 @@ TEST_CASE("softmax matches the double-precision formula at every length and on m
         }
 }
 
-// The attention rows: logits·scale + an additive mask row (+1 = FuxiCTR's additive refiner mask,
-// −inf = excluded: exactly 0, as the −1e9 replacement gives), padding past n untouched.
-TEST_CASE("masked softmax equals the softmax of scaled logits plus the mask", "[kernels]") {
+// The attention logits, transposed (one query per column): logits·scale + an additive mask (+1 =
+// FuxiCTR's additive refiner mask, −inf = excluded: exactly 0, as the −1e9 replacement gives); with
+// `lower`, keys after the query are excluded and their weights written as 0. Columns past `cols` untouched.
+TEST_CASE("column softmax equals the softmax of scaled logits plus the mask, per column", "[kernels]") {
     std::mt19937 rng(12);
     std::uniform_real_distribution<float> u(-20, 20);
-    const float ninf = -std::numeric_limits<float>::infinity();
-    for (int n = 1; n <= 70; ++n)
+    const float ninf = -std::numeric_limits<float>::infinity(), scale = 0.35355339f;
+    for (int n : {1, 2, 5, 15, 16, 17, 33, 50, 70})
         for (int kind : {0, 1, 2}) {  // no mask, additive +1, excluded
-            std::vector<float> x(static_cast<size_t>(n) + 16, 123.0f), add(static_cast<size_t>(n));
-            for (int i = 0; i < n; ++i) x[static_cast<size_t>(i)] = u(rng);
-            for (int i = 0; i < n; ++i) add[static_cast<size_t>(i)] = kind == 0 || i % 3 != 1 ? 0.0f : (kind == 1 ? 1.0f : ninf);
-            const float scale = 0.35355339f;
-            std::vector<double> y(static_cast<size_t>(n));
-            for (int i = 0; i < n; ++i) y[static_cast<size_t>(i)] = static_cast<double>(x[static_cast<size_t>(i)]) * scale + add[static_cast<size_t>(i)];
-            const double m = *std::max_element(y.begin(), y.end());
-            double s = 0;
-            for (double v : y) s += std::exp(v - m);
-            std::vector<float> p = x;
-            dmin::kernels::softmax_masked(p.data(), n, scale, add.data());
-            for (int i = 0; i < n + 16; ++i) {
-                INFO("n=" << n << " kind=" << kind << " i=" << i);
-                if (i >= n) REQUIRE(p[static_cast<size_t>(i)] == 123.0f);
-                else if (add[static_cast<size_t>(i)] == ninf) REQUIRE(p[static_cast<size_t>(i)] == 0.0f);
-                else REQUIRE(std::fabs(p[static_cast<size_t>(i)] - std::exp(y[static_cast<size_t>(i)] - m) / s) <= 1e-6);
+            for (bool lower : {false, true}) {
+                if (lower && kind != 2) continue;
+                const int ld = n + 16;
+                std::vector<float> x(static_cast<size_t>(n * ld), 123.0f), add(static_cast<size_t>(n * n));
+                for (int k = 0; k < n; ++k)
+                    for (int c = 0; c < n; ++c) {
+                        x[static_cast<size_t>(k * ld + c)] = u(rng);
+                        const bool blocked = (lower && k > c) || (k != c && (k + 2 * c) % 3 == 1);
+                        add[static_cast<size_t>(k * n + c)] = kind == 0 || !blocked ? 0.0f : (kind == 1 ? 1.0f : ninf);
+                    }
+                std::vector<float> p = x;
+                dmin::kernels::softmax_columns(p.data(), n, n, ld, scale, add.data(), n, lower);
+                for (int c = 0; c < ld; ++c) {
+                    std::vector<double> y(static_cast<size_t>(n));
+                    for (int k = 0; k < n; ++k)
+                        y[static_cast<size_t>(k)] = static_cast<double>(x[static_cast<size_t>(k * ld + c)]) * scale +
+                                                    (c < n ? add[static_cast<size_t>(k * n + c)] : 0.0f);
+                    const double m = *std::max_element(y.begin(), y.end());
+                    double s = 0;
+                    for (double v : y) s += std::exp(v - m);
+                    for (int k = 0; k < n; ++k) {
+                        INFO("n=" << n << " kind=" << kind << " lower=" << lower << " key " << k << " column " << c);
+                        const float got = p[static_cast<size_t>(k * ld + c)];
+                        if (c >= n) REQUIRE(got == 123.0f);
+                        else if (add[static_cast<size_t>(k * n + c)] == ninf) REQUIRE(got == 0.0f);
+                        else REQUIRE(std::fabs(got - std::exp(y[static_cast<size_t>(k)] - m) / s) <= 1e-6);
+                    }
+                }
             }
         }
 }

@@ -247,8 +247,9 @@ private:
         int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
         float *s0, *qkv, *logits, *kt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
         float *q_in, *q, *feat;
-        float* mask_add;   ///< [L, L]: the refiner's additive mask row by row (+1 blocked, 0 allowed)
-        float* mask_excl;  ///< [L, L]: 0 allowed, −inf excluded (extractor, strict refiner); row q read up to q
+        float* pad;        ///< [L]: 1 at padding positions, 0 elsewhere
+        float* mask_add;   ///< [L, L] by key, then query: the refiner's additive mask (+1 blocked, 0 allowed)
+        float* mask_excl;  ///< [L, L] by key, then query: 0 allowed, −inf excluded (extractor, strict refiner)
     };
 
     template <class A>
@@ -269,7 +270,7 @@ private:
             s.t = a.take(D); s.tu = a.take(D); s.a0 = a.take(static_cast<std::size_t>(b.A1));
             s.w = a.take(H * L); s.interest = a.take(H * D);
             s.q_in = a.take(L * (D + static_cast<std::size_t>(b.P))); s.q = a.take(L * D); s.feat = a.take(L * 4 * D);
-            s.mask_add = a.take(L * L); s.mask_excl = a.take(L * L);
+            s.pad = a.take(L); s.mask_add = a.take(L * L); s.mask_excl = a.take(L * L);
             maxL = std::max(maxL, b.L); maxD = std::max(maxD, b.D); maxA1 = std::max(maxA1, b.A1);
         }
         const auto rows = static_cast<std::size_t>(maxL);
@@ -337,49 +338,44 @@ private:
 
     /// One head of scaled dot-product self-attention on s.qkv ([L, 3D], heads as contiguous slices):
     /// out[l, 0..hd) = softmax_j(mask(q_l·k_j / sqrt(hd))) · V. Allowed: j <= l and (j == l or j not padding).
+    /// The logits are computed transposed, S^T = K_h·Q_h^T ([key, query]), so that the softmax over keys
+    /// runs down the columns, one query per lane (kernels::softmax_columns), and P·V is gemm_tn on S^T.
     void attention_head(BranchState& s, int h, Mask mask, float* out, int ldo) {
         const int L = s.L, D = s.D, hd = s.hd;
-        const float* k = s.qkv + D + h * hd;  // K_h^T, written row by row
+        const float* q = s.qkv + h * hd;  // Q_h^T, written row by row
         for (int j = 0; j < hd; ++j)
-            for (int l = 0; l < L; ++l) s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = k[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
-        kernels::gemm(L, L, hd, s.qkv + h * hd, 3 * D, s.kt, L, s.logits, L);
+            for (int l = 0; l < L; ++l) s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = q[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
+        kernels::gemm(L, L, hd, s.qkv + D + h * hd, 3 * D, s.kt, L, s.logits, L);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        for (int qi = 0; qi < L; ++qi) {
-            float* row = s.logits + static_cast<std::ptrdiff_t>(qi) * L;
-            if (mask == Mask::refiner_additive) {  // blocked logits stay in the softmax, raised by 1
-                kernels::softmax_masked(row, L, scale, s.mask_add + static_cast<std::ptrdiff_t>(qi) * L);
-                continue;
-            }
-            // Excluded (−inf) or replaced by −1e9: either way a blocked position's weight is exactly 0 (the
-            // diagonal is always allowed, and e^(−1e9 − max) is +0 in float as e^−inf is), so the softmax runs
-            // over positions 0..qi only, with −inf added at the excluded ones. For the −1e9 replacement this
-            // holds while the row's largest allowed logit is above about −1e9 + 100, i.e. for any model whose
-            // logits are not themselves of order 1e9.
-            kernels::softmax_masked(row, qi + 1, scale, s.mask_excl + static_cast<std::ptrdiff_t>(qi) * L);
-            std::fill(row + qi + 1, row + L, 0.0f);
-        }
-        kernels::gemm(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, out, ldo);
+        // Refiner (additive): blocked logits stay in the softmax, raised by 1. Excluded (−inf) or replaced
+        // by −1e9: either way a blocked position's weight is exactly 0 (the diagonal is always allowed, and
+        // e^(−1e9 − max) is +0 in float as e^−inf is); keys after the query are never allowed. For the −1e9
+        // replacement this holds while the largest allowed logit is above about −1e9 + 100, i.e. for any
+        // model whose logits are not themselves of order 1e9.
+        if (mask == Mask::refiner_additive) kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_add, L, false);
+        else kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_excl, L, true);
+        kernels::gemm_tn(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, out, ldo);
     }
 
-    /// The attention masks of one request (see Mask) from their last rows, which hold the padding rows on
-    /// entry: mask_add's +1 at padding positions and 0 elsewhere, mask_excl's −inf and 0. Row q allows
-    /// the diagonal and blocks the padding positions before it; mask_add also blocks (+1) every later one.
-    static void build_masks(BranchState& s, bool additive) {
+    /// The attention masks of one request, transposed ([key, query], see Mask): mask_add holds FuxiCTR's
+    /// additive refiner mask (+1 blocked, 0 allowed), mask_excl the exclusion mask (−inf blocked, 0
+    /// allowed) of the extractor and the strict refiner. Query q allows key q and the keys before it that
+    /// are not padding; mask_add also blocks (+1) every key after q.
+    static void build_masks(BranchState& s, const float* pad, bool additive) {
         const int L = s.L;
-        const float* pad_add = s.mask_add + static_cast<std::ptrdiff_t>(L - 1) * L;
-        const float* pad_excl = s.mask_excl + static_cast<std::ptrdiff_t>(L - 1) * L;
-        for (int q = 0; q + 1 < L; ++q) {
-            float* rx = s.mask_excl + static_cast<std::ptrdiff_t>(q) * L;  // read up to q only
-            std::copy(pad_excl, pad_excl + q, rx);
-            rx[q] = 0.0f;
+        const float ninf = -std::numeric_limits<float>::infinity();
+        for (int k = 0; k < L; ++k) {
+            const bool padded = pad[k] != 0.0f;
+            float* rx = s.mask_excl + static_cast<std::ptrdiff_t>(k) * L;
+            std::fill(rx, rx + k, ninf);  // queries before key k
+            rx[k] = 0.0f;
+            std::fill(rx + k + 1, rx + L, padded ? ninf : 0.0f);
             if (!additive) continue;
-            float* ra = s.mask_add + static_cast<std::ptrdiff_t>(q) * L;
-            std::copy(pad_add, pad_add + q, ra);
-            ra[q] = 0.0f;
-            std::fill(ra + q + 1, ra + L, 1.0f);
+            float* ra = s.mask_add + static_cast<std::ptrdiff_t>(k) * L;
+            std::fill(ra, ra + k, 1.0f);
+            ra[k] = 0.0f;
+            std::fill(ra + k + 1, ra + L, padded ? 1.0f : 0.0f);
         }
-        s.mask_excl[static_cast<std::ptrdiff_t>(L) * L - 1] = 0.0f;  // the last rows' diagonals
-        s.mask_add[static_cast<std::ptrdiff_t>(L) * L - 1] = 0.0f;
     }
 
     // Refiner → extractor → z_h, g_l for one branch.
@@ -404,15 +400,12 @@ private:
         int nv = 0;
         {
             const int off = m_.slot(bs.sequence[0]).offset;
-            float* pad_add = s.mask_add + static_cast<std::ptrdiff_t>(L - 1) * L;  // build_masks' input rows
-            float* pad_excl = s.mask_excl + static_cast<std::ptrdiff_t>(L - 1) * L;
             for (int l = 0; l < L; ++l) {
                 const bool pad = ids_[static_cast<std::size_t>(off + l)] == 0;
-                pad_add[l] = pad ? 1.0f : 0.0f;
-                pad_excl[l] = pad ? -std::numeric_limits<float>::infinity() : 0.0f;
+                s.pad[l] = pad ? 1.0f : 0.0f;
                 if (!pad) valid[static_cast<std::size_t>(nv++)] = l;
             }
-            build_masks(s, b.refiner && !spec.strict_refiner_mask);
+            build_masks(s, s.pad, b.refiner && !spec.strict_refiner_mask);
         }
         nvalid_[i] = nv;
         if (spec.sum_pooling) {

@@ -132,25 +132,44 @@ inline void softmax(float* x, int n) {
     detail::softmax_given_max(x, n, vmax);
 }
 
-/// x[j] = softmax_j(x[j]·scale + add[j]) over j < n, in place: a row of attention logits with its
-/// scale and additive mask (−inf excludes a position: its weight is exactly 0) in the pass that finds
-/// the row's max. Requires some add[j] > −inf.
-inline void softmax_masked(float* x, int n, float scale, const float* add) {
+/// Column-wise masked softmax in place: for every column c of the rows × cols matrix X (leading
+/// dimension ld), X[k][c] = softmax_k(X[k][c]·scale + add[k][c]) (add: additive mask, leading dimension
+/// ldadd; −inf excludes, and every column needs an allowed row). The transposed attention logits, one
+/// query per lane: max, sum and normalisation are vertical operations, with no horizontal reduction or
+/// row-to-row latency chain. `lower`: only rows k <= c can be allowed (causal attention); rows past a
+/// block of columns' last column are then not read and are set to 0.
+inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* add, int ldadd, bool lower) {
     constexpr int W = vfloat::size;
-    const int whole = n - n % W, rest = n - whole;
-    const vfloat vs(scale);
-    vfloat vmax(-std::numeric_limits<float>::infinity());
-    for (int j = 0; j < whole; j += W) {
-        const vfloat y = fma(vfloat::load(x + j), vs, vfloat::load(add + j));
-        y.store(x + j);
-        vmax = max(vmax, y);
+    const vfloat vs(scale), zero(0.0f);
+    for (int c0 = 0; c0 < cols; c0 += W) {
+        const int n = std::min(W, cols - c0);
+        const int kend = lower ? std::min(rows, c0 + W) : rows;
+        auto ld_x = [&](int k) {
+            const float* p = X + static_cast<std::ptrdiff_t>(k) * ld + c0;
+            return n == W ? vfloat::load(p) : vfloat::load_first(p, n, 0.0f);
+        };
+        auto st_x = [&](vfloat v, int k) {
+            float* p = X + static_cast<std::ptrdiff_t>(k) * ld + c0;
+            if (n == W) v.store(p);
+            else v.store_first(p, n);
+        };
+        vfloat vmax(-std::numeric_limits<float>::infinity());
+        for (int k = 0; k < kend; ++k) {
+            const float* a = add + static_cast<std::ptrdiff_t>(k) * ldadd + c0;
+            const vfloat y = fma(ld_x(k), vs, n == W ? vfloat::load(a) : vfloat::load_first(a, n, 0.0f));
+            st_x(y, k);
+            vmax = max(vmax, y);
+        }
+        vfloat sum(0.0f);
+        for (int k = 0; k < kend; ++k) {
+            const vfloat e = exp(ld_x(k) - vmax);
+            st_x(e, k);
+            sum = sum + e;
+        }
+        const vfloat inv = vfloat(1.0f) / sum;
+        for (int k = 0; k < kend; ++k) st_x(ld_x(k) * inv, k);
+        for (int k = kend; k < rows; ++k) st_x(zero, k);
     }
-    if (rest) {
-        const vfloat y = fma(vfloat::load_first(x + whole, rest, 0.0f), vs, vfloat::load_first(add + whole, rest, -std::numeric_limits<float>::infinity()));
-        y.store_first(x + whole, rest);
-        vmax = max(vmax, y);
-    }
-    detail::softmax_given_max(x, n, vmax);
 }
 
 /// Softmax over the n positions of e[v·lanes + lane], independently per lane (lanes a multiple of the
