@@ -34,15 +34,16 @@ struct HeadWeights {
     const float* pos_emb = nullptr;  ///< [L, P] or null
     nn::Linear w_proj;               ///< [(D+P) → D]; transposed rows 0..D-1 act on t, D.. on pos_emb
     /// The attention MLP over FuxiCTR's [q, z, q−z, q⊙z] (4D) → … → 1. Its first layer's transposed
-    /// weights are rewritten at load time from [Wa; Wb; Wc; Wd]^T to [Wa+Wc; Wb−Wc; Wc; Wd]^T, the form
-    /// the factorisation uses (no second copy): fed [q, z, 0, q⊙z] it computes FuxiCTR's layer exactly
-    /// (q·Wa + z·Wb + (q−z)·Wc = q·(Wa+Wc) + z·(Wb−Wc)), up to the rounding of the two sums.
+    /// weights are rewritten at load time from [Wa; Wb; Wc; Wd]^T to [Wa+Wc; Wb−Wc; Wd; Wc]^T, the form
+    /// the factorisation uses (no second copy; Wb−Wc and Wd adjacent, so the per-user terms are one
+    /// product): fed [q, z, q⊙z, 0] it computes FuxiCTR's layer exactly
+    /// (q·Wa + z·Wb + (q−z)·Wc = q·(Wa+Wc) + z·(Wb−Wc)), up to the rounding of the sums.
     nn::Mlp attn;
     // Factorised target attention (DESIGN §2):
     float* k = nullptr;          ///< [L, D]  k_l = W_p·p_l + b_proj (0 without position embedding)
     const float* wac = nullptr;  ///< [D, A1] (W_a + W_c)^T (a view into attn's first layer)
-    const float* wbc = nullptr;  ///< [D, A1] (W_b − W_c)^T (a view into attn's first layer)
-    const float* wd = nullptr;   ///< [D, A1] W_d^T (a view into attn's first layer)
+    const float* wbcd = nullptr;  ///< [2D, A1] [(W_b − W_c)^T; W_d^T] (a view into attn's first layer)
+    const float* wd = nullptr;    ///< [D, A1] W_d^T (rows D..2D of wbcd)
     float* g0 = nullptr;         ///< [L, A1] k_l·(W_a + W_c)^T + b_1
 };
 
@@ -536,16 +537,18 @@ M load(const std::string& path, const LoadOptions& options) {
             hw.k = darena.take(static_cast<std::size_t>(b.L) * D);
             hw.g0 = darena.take(static_cast<std::size_t>(b.L) * A1);
             if (!hw.attn.hidden.empty()) {
-                float* w1 = hw.attn.hidden[0].lin.wt;  // [4D, A1]: Wa, Wb, Wc, Wd (transposed) → Wa+Wc, Wb−Wc, Wc, Wd
+                float* w1 = hw.attn.hidden[0].lin.wt;  // [4D, A1]: Wa, Wb, Wc, Wd (transposed) → Wa+Wc, Wb−Wc, Wd, Wc
                 const std::ptrdiff_t blk = static_cast<std::ptrdiff_t>(D) * A1;
                 for (std::ptrdiff_t e = 0; e < blk; ++e) {
                     const float wc = w1[2 * blk + e];
                     w1[e] += wc;
                     w1[blk + e] -= wc;
+                    w1[2 * blk + e] = w1[3 * blk + e];
+                    w1[3 * blk + e] = wc;
                 }
                 hw.wac = w1;
-                hw.wbc = w1 + blk;
-                hw.wd = w1 + 3 * blk;
+                hw.wbcd = w1 + blk;
+                hw.wd = w1 + 2 * blk;
                 if (hw.pos_emb) {  // k_l = p_l·Wp^T + b_proj
                     kernels::gemm(b.L, D, P, hw.pos_emb, P, hw.w_proj.wt + static_cast<std::ptrdiff_t>(D) * D, D, hw.k, D,
                                   hw.w_proj.b, kernels::Init::bias);

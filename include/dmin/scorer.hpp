@@ -450,26 +450,22 @@ private:
             for (int d = 0; d < D; ++d) zm[d] /= static_cast<float>(L);
             const int A1 = b.A1;
             float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
-            // g_l = g0_l + z_l·(Wb−Wc)^T + (k_l ⊙ z_l)·Wd^T, valid positions only (packed).
+            // g_l = g0_l + [z_l, k_l ⊙ z_l]·[Wb−Wc; Wd]^T, valid positions only (packed), as one product with
+            // K = 2D; the z rows of the valid positions are also packed into zv for the candidate phase.
+            float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
+            float* x = s.hid;  // [nv, 2D]; free after the FFN
             for (int v = 0; v < nv; ++v) {
                 const int l = valid[static_cast<std::size_t>(v)];
                 std::copy(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, hw.g0 + static_cast<std::ptrdiff_t>(l + 1) * A1,
                           g + static_cast<std::ptrdiff_t>(v) * A1);
                 const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
                 const float* kl = hw.k + static_cast<std::ptrdiff_t>(l) * D;
-                float* x = s.u + static_cast<std::ptrdiff_t>(v) * D;  // s.u is free now
-                for (int d = 0; d < D; ++d) x[d] = kl[d] * zl[d];
+                float* xv = x + static_cast<std::ptrdiff_t>(v) * 2 * D;
+                std::copy(zl, zl + D, xv);
+                std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
+                for (int d = 0; d < D; ++d) xv[D + d] = kl[d] * zl[d];
             }
-            if (nv > 0) {
-                kernels::gemm(nv, A1, D, s.u, D, hw.wd, A1, g, A1, nullptr, kernels::Init::accumulate);
-                // z rows of the valid positions, packed: the candidate phase reads them contiguously.
-                float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
-                for (int v = 0; v < nv; ++v)
-                    std::copy(zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)]) * D,
-                              zh + static_cast<std::ptrdiff_t>(valid[static_cast<std::size_t>(v)] + 1) * D,
-                              zv + static_cast<std::ptrdiff_t>(v) * D);
-                kernels::gemm(nv, A1, D, zv, D, hw.wbc, A1, g, A1, nullptr, kernels::Init::accumulate);
-            }
+            if (nv > 0) kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
         }
     }
 
@@ -624,13 +620,13 @@ private:
             const float* q = s.q + static_cast<std::ptrdiff_t>(l) * D;
             const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
             float* f = s.feat + static_cast<std::ptrdiff_t>(l) * 4 * D;
-            // [q, z, q−z, q⊙z] against the load-time weights [Wa+Wc; Wb−Wc; Wc; Wd]: the q−z block is fed 0
-            // (HeadWeights::attn), which gives FuxiCTR's q·Wa + z·Wb + (q−z)·Wc + (q⊙z)·Wd.
+            // FuxiCTR's [q, z, q−z, q⊙z] against [Wa; Wb; Wc; Wd] is fed as [q, z, q⊙z, 0] against the load-time
+            // weights [Wa+Wc; Wb−Wc; Wd; Wc] (HeadWeights::attn): q·Wa + z·Wb + (q−z)·Wc + (q⊙z)·Wd.
             for (int d = 0; d < D; ++d) {
                 f[d] = q[d];
                 f[D + d] = zl[d];
-                f[2 * D + d] = 0.0f;
-                f[3 * D + d] = q[d] * zl[d];
+                f[2 * D + d] = q[d] * zl[d];
+                f[3 * D + d] = 0.0f;
             }
         }
         float* w = s.w + static_cast<std::ptrdiff_t>(h) * L;
