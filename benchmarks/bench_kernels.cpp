@@ -75,6 +75,9 @@ const Shape kShapes[] = {
     // per block of 32 candidates: DNN (paper: candidate width 160 → 512 → 128 → 64)
     {"paper/dnn1_cand", 32, 512, 160, 1}, {"paper/dnn2", 32, 128, 512, 0}, {"paper/dnn3", 32, 64, 128, 0},
     {"large/dnn1_cand", 32, 1024, 320, 1}, {"large/dnn2", 32, 512, 1024, 0}, {"large/dnn3", 32, 256, 512, 0},
+    // one candidate (N = 1 requests): the DNN as one-row products, weights streamed from L2/L3
+    {"paper/dnn1_one", 1, 512, 160, 1}, {"paper/dnn2_one", 1, 128, 512, 0},
+    {"large/dnn1_one", 1, 1024, 320, 1}, {"large/dnn2_one", 1, 512, 1024, 0},
     // per request (user phase, paper): QKV projection, FFN
     {"paper/user_qkv", 50, 96, 32, 0}, {"paper/user_ffn1", 50, 64, 32, 0}, {"paper/user_ffn2", 50, 32, 64, 0},
     // a square reference point
