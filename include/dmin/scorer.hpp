@@ -245,7 +245,7 @@ public:
 private:
     struct BranchState {
         int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
-        float *s0, *qkv, *logits, *kt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
+        float *s0, *qkv, *logits, *qt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
         float *q_in, *q, *feat;
         float* pad;        ///< [L]: 1 at padding positions, 0 elsewhere
         float* mask_add;   ///< [L, L] by key, then query: the refiner's additive mask (+1 blocked, 0 allowed)
@@ -264,7 +264,7 @@ private:
             const auto L = static_cast<std::size_t>(b.L), D = static_cast<std::size_t>(b.D), H = static_cast<std::size_t>(b.H);
             s.L = b.L; s.D = b.D; s.H = b.H; s.hd = b.hd; s.A1 = b.A1;
             s.s0 = a.take(L * D); s.qkv = a.take(L * 3 * D); s.logits = a.take(L * L);
-            s.kt = a.take(D * L); s.o = a.take(L * D); s.s = a.take(L * D); s.hid = a.take(L * 2 * D);
+            s.qt = a.take(D * L); s.o = a.take(L * D); s.s = a.take(L * D); s.hid = a.take(L * 2 * D);
             s.r = a.take(L * D); s.u = a.take(L * D); s.z = a.take(H * L * D); s.zv = a.take(H * L * D);
             s.g = a.take(H * L * static_cast<std::size_t>(b.A1)); s.zmean = a.take(H * D); s.sp = a.take(D);
             s.t = a.take(D); s.tu = a.take(D); s.a0 = a.take(static_cast<std::size_t>(b.A1));
@@ -344,8 +344,8 @@ private:
         const int L = s.L, D = s.D, hd = s.hd;
         const float* q = s.qkv + h * hd;  // Q_h^T, written row by row
         for (int j = 0; j < hd; ++j)
-            for (int l = 0; l < L; ++l) s.kt[static_cast<std::ptrdiff_t>(j) * L + l] = q[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
-        kernels::gemm(L, L, hd, s.qkv + D + h * hd, 3 * D, s.kt, L, s.logits, L);
+            for (int l = 0; l < L; ++l) s.qt[static_cast<std::ptrdiff_t>(j) * L + l] = q[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
+        kernels::gemm(L, L, hd, s.qkv + D + h * hd, 3 * D, s.qt, L, s.logits, L);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         // Refiner (additive): blocked logits stay in the softmax, raised by 1. Excluded (−inf) or replaced
         // by −1e9: either way a blocked position's weight is exactly 0 (the diagonal is always allowed, and
