@@ -340,21 +340,38 @@ private:
     /// out[l, 0..hd) = softmax_j(mask(q_l·k_j / sqrt(hd))) · V. Allowed: j <= l and (j == l or j not padding).
     /// The logits are computed transposed, S^T = K_h·Q_h^T ([key, query]), so that the softmax over keys
     /// runs down the columns, one query per lane (kernels::softmax_columns), and P·V is gemm_tn on S^T.
+    /// Causal heads compute only the blocks of S^T on or above the diagonal blocks and, per block of
+    /// queries, P·V over the keys up to its last query (the omitted terms are exact zeros).
     void attention_head(BranchState& s, int h, Mask mask, float* out, int ldo) {
         const int L = s.L, D = s.D, hd = s.hd;
         const float* q = s.qkv + h * hd;  // Q_h^T, written row by row
         for (int j = 0; j < hd; ++j)
             for (int l = 0; l < L; ++l) s.qt[static_cast<std::ptrdiff_t>(j) * L + l] = q[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
-        kernels::gemm(L, L, hd, s.qkv + D + h * hd, 3 * D, s.qt, L, s.logits, L);
+        const bool causal = mask != Mask::refiner_additive;  // keys after the query are never allowed
+        const float* kh = s.qkv + D + h * hd;
+        const float* vh = s.qkv + 2 * D + h * hd;
+        constexpr int W = kernels::vfloat::size;  // softmax_columns' query block
+        if (causal)  // key block [k0, k0 + W) is read by the query blocks from k0 on only
+            for (int k0 = 0; k0 < L; k0 += W)
+                kernels::gemm(std::min(W, L - k0), L - k0, hd, kh + static_cast<std::ptrdiff_t>(k0) * 3 * D, 3 * D, s.qt + k0, L,
+                              s.logits + static_cast<std::ptrdiff_t>(k0) * L + k0, L);
+        else
+            kernels::gemm(L, L, hd, kh, 3 * D, s.qt, L, s.logits, L);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         // Refiner (additive): blocked logits stay in the softmax, raised by 1. Excluded (−inf) or replaced
         // by −1e9: either way a blocked position's weight is exactly 0 (the diagonal is always allowed, and
         // e^(−1e9 − max) is +0 in float as e^−inf is); keys after the query are never allowed. For the −1e9
         // replacement this holds while the largest allowed logit is above about −1e9 + 100, i.e. for any
         // model whose logits are not themselves of order 1e9.
-        if (mask == Mask::refiner_additive) kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_add, L, false);
-        else kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_excl, L, true);
-        kernels::gemm_tn(L, hd, L, s.logits, L, s.qkv + 2 * D + h * hd, 3 * D, out, ldo);
+        if (!causal) {
+            kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_add, L, false);
+            kernels::gemm_tn(L, hd, L, s.logits, L, vh, 3 * D, out, ldo);
+            return;
+        }
+        kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_excl, L, true);
+        for (int q0 = 0; q0 < L; q0 += W)  // query block [q0, q0 + W): weights of the keys before q0 + W only
+            kernels::gemm_tn(std::min(W, L - q0), hd, std::min(L, q0 + W), s.logits + q0, L, vh, 3 * D,
+                             out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo);
     }
 
     /// The attention masks of one request, transposed ([key, query], see Mask): mask_add holds FuxiCTR's
