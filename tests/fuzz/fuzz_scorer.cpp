@@ -8,7 +8,7 @@
 // when the score overflows ("not finite"); a score rejected for invalid input writes nothing; every
 // valid request scores to probabilities in [0, 1] (binary) or finite values (regression); explain()
 // agrees with score(), its weights sum to 1 and its contributions are finite; the fast path agrees
-// with the reference path for moderate inputs.
+// with the reference path for moderate inputs and continuous activations (paths_comparable).
 #include "fuzz_common.hpp"
 
 #include <limits>
@@ -179,7 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
 
         // ---- reference path on a few candidates, moderate inputs only (summation order differs)
-        if (scored && n > 0 && big <= 1e4f) {
+        if (scored && n > 0 && big <= 1e4f && dmin_fuzz::paths_comparable(spec)) {  // (see paths_comparable)
             const std::size_t k = std::min<std::size_t>(n, 4);
             std::vector<float> slow(k);
             const dmin::Candidates head{k, cands.ids, id_stride, cands.values, value_stride};
