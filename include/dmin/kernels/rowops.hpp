@@ -97,12 +97,15 @@ inline void activate_units(Act a, const ActParams& p, float* X, int units, int c
     }
 }
 
-namespace detail {
-/// x[j] = exp(x[j] − m) / Σ exp(x[i] − m) over j < n, with m the largest of the lanes of vmax.
-inline void softmax_given_max(float* x, int n, vfloat vmax) {
+/// Max-subtracted softmax of x[0..n) in place, vectorised to the last element (the ragged tail through
+/// masked loads and stores, filled with −inf, whose exp is +0).
+inline void softmax(float* x, int n) {
     constexpr int W = vfloat::size;
     constexpr float ninf = -std::numeric_limits<float>::infinity();
     const int whole = n - n % W, rest = n - whole;
+    vfloat vmax(ninf);
+    for (int j = 0; j < whole; j += W) vmax = max(vmax, vfloat::load(x + j));
+    if (rest) vmax = max(vmax, vfloat::load_first(x + whole, rest, ninf));
     const vfloat vm(hmax(vmax));
     vfloat acc(0.0f);
     for (int j = 0; j < whole; j += W) {
@@ -119,28 +122,17 @@ inline void softmax_given_max(float* x, int n, vfloat vmax) {
     for (int j = 0; j < whole; j += W) (vfloat::load(x + j) * vi).store(x + j);
     if (rest) (vfloat::load_first(x + whole, rest, 0.0f) * vi).store_first(x + whole, rest);
 }
-}  // namespace detail
-
-/// Max-subtracted softmax of x[0..n) in place, vectorised to the last element (the ragged tail through
-/// masked loads and stores, filled with −inf, whose exp is +0).
-inline void softmax(float* x, int n) {
-    constexpr int W = vfloat::size;
-    const int whole = n - n % W, rest = n - whole;
-    vfloat vmax(-std::numeric_limits<float>::infinity());
-    for (int j = 0; j < whole; j += W) vmax = max(vmax, vfloat::load(x + j));
-    if (rest) vmax = max(vmax, vfloat::load_first(x + whole, rest, -std::numeric_limits<float>::infinity()));
-    detail::softmax_given_max(x, n, vmax);
-}
 
 /// Column-wise masked softmax in place: for every column c of the rows × cols matrix X (leading
 /// dimension ld), X[k][c] = softmax_k(X[k][c]·scale + add[k][c]) (add: additive mask, leading dimension
 /// ldadd; −inf excludes, and every column needs an allowed row). The transposed attention logits, one
 /// query per lane: max, sum and normalisation are vertical operations, with no horizontal reduction or
 /// row-to-row latency chain. `lower`: only rows k <= c can be allowed (causal attention); rows past a
-/// block of columns' last column are then not read and are set to 0.
+/// block of W columns' last column are then neither read nor written (their weights are 0; callers
+/// stop their sums there).
 inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* add, int ldadd, bool lower) {
     constexpr int W = vfloat::size;
-    const vfloat vs(scale), zero(0.0f);
+    const vfloat vs(scale);
     for (int c0 = 0; c0 < cols; c0 += W) {
         const int n = std::min(W, cols - c0);
         const int kend = lower ? std::min(rows, c0 + W) : rows;
@@ -168,7 +160,6 @@ inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, c
         }
         const vfloat inv = vfloat(1.0f) / sum;
         for (int k = 0; k < kend; ++k) st_x(ld_x(k) * inv, k);
-        for (int k = kend; k < rows; ++k) st_x(zero, k);
     }
 }
 
