@@ -117,14 +117,23 @@ DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, 
     }
 }
 
+/// Accumulator registers a tile may use: 24 of AVX-512's 32 vector registers, 12 of AVX2's 16 (the
+/// rest hold the B vectors and the broadcast A element). Beyond them GCC spills the tile: 6 × 4 ymm
+/// tiles ran at 55–60% of the ymm peak, 6 × 2 at 90%.
+constexpr int kTileAccumulators = vfloat::size >= 16 ? 24 : 12;
+
 /// Vectors in the next column chunk of a product with MR-row tiles, nvec vectors of columns left.
-/// Chunks of up to 4 vectors, never leaving a lone 1-vector chunk when it can be avoided
-/// (5 → 3+2, 9 → 4+3+2): fewer than 8 accumulators cannot hide the FMA latency. One- and two-row
-/// products (a single candidate's DNN, the request part of the first DNN layer) take up to 8 vectors
-/// per chunk for the same reason.
+/// Chunks of up to kTileAccumulators / 6 vectors (4 zmm, 2 ymm), never leaving a lone 1-vector chunk
+/// when it can be avoided (zmm: 5 → 3+2, 9 → 4+3+2): fewer than 8 accumulators cannot hide the FMA
+/// latency. One- and two-row products (a single candidate's DNN, the request part of the first DNN
+/// layer) take up to 8 vectors per chunk (6 for two rows of ymm) for the same reason.
 constexpr int chunk_vectors(int MR, int nvec) {
-    if (MR <= 2) return nvec <= 8 ? nvec : (nvec < 16 ? (nvec + 1) / 2 : 8);
-    return nvec >= 6 ? 4 : (nvec == 5 ? 3 : nvec);
+    if (MR <= 2) {
+        const int cap = std::min(8, kTileAccumulators / MR);
+        return nvec <= cap ? nvec : (nvec < 2 * cap ? (nvec + 1) / 2 : cap);
+    }
+    constexpr int cap = kTileAccumulators / 6;
+    return nvec >= cap + 2 ? cap : (nvec == cap + 1 ? (nvec + 1) / 2 : nvec);
 }
 
 /// Columns [n, n + cols) of MR rows of C with a tile of `take` vectors (cols ≤ take·W).
@@ -170,6 +179,17 @@ inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const flo
     }
 }
 
+/// How many 5-row tiles to use for R rows so that 6-row tiles cover the rest exactly (R = 6a + 5b,
+/// b ≤ 5: 32 = 2·6 + 4·5, 40 = 5·6 + 2·5, 50 = 5·6 + 4·5); 0 when no such split exists (R < 5 and
+/// 7, 8, 9, 13, 14, 19 rows), which leaves a short tail tile. A 5-row tile runs at the 6-row rate;
+/// a 2- or 4-row tail does not (measured: the 32-row DNN blocks and the 40-row lane-attention
+/// layer 2 were 11–12% slower than 30 and 36 rows).
+constexpr int five_row_tiles(int R) {
+    for (int b = 0; b <= 5 && 5 * b <= R; ++b)
+        if ((R - 5 * b) % 6 == 0) return b;
+    return 0;
+}
+
 /// C = A·B + init over M rows with A(r, k) = A[r·ars + k·aks] (see gemm and gemm_tn).
 /// Column chunks outside, row tiles inside: the K × chunk panel of B is read from memory once and
 /// reused by every row tile from L1/L2 (a DNN layer's weights can exceed L2: large shape, 1.3–2 MB).
@@ -179,8 +199,9 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
                          float* C, int ldc, const float* bias, Init init, Epilogue ep) {
     constexpr int W = vfloat::size;
     if ((init == Init::bias || init == Init::row_bias) && !bias) init = Init::zero;
-    // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32);
-    // products of one or two rows use wider chunks (chunk_vectors).
+    // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32),
+    // with 5-row tiles where they avoid a short tail (five_row_tiles); products of one or two rows use
+    // wider chunks (chunk_vectors).
     constexpr int MR = 6;
     const int policy = M <= 2 ? M : MR;
     const bool per_row = bias && init == Init::row_bias;
@@ -197,9 +218,13 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
                 else gemm_block<2 * MR, 1, false>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, rb, init, ep);
             }
         }
-        for (; m + MR <= M; m += MR)
+        const int fives = take >= 2 ? five_row_tiles(M - m) : 0;
+        for (; m + MR <= M - 5 * fives; m += MR)
             gemm_chunk<MR>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                            per_row ? bias + m : bias, init, ep);
+        for (int f = 0; f < fives; ++f, m += 5)
+            gemm_chunk<5>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+                          per_row ? bias + m : bias, init, ep);
         gemm_tail_rows(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                        per_row ? bias + m : bias, init, ep);
         n += take * W;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #if !defined(DMIN_SCALAR_KERNELS)
@@ -94,6 +95,31 @@ inline __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
 }  // namespace avx512
 #endif
 
+/// e^x on any xsimd float batch by the AVX-512 algorithm above (same clamp, split, polynomial), with
+/// ·2^n as two exact power-of-two factors 2^⌊n/2⌋ · 2^(n−⌊n/2⌋) built from their exponent bits: the
+/// first product stays normal, the second rounds once (gradual underflow, overflow to +inf), which is
+/// what vscalefps does — the same bits as the AVX-512 exp. (xsimd 8.1's exp returns +inf from
+/// x ≈ 88.38 although e^x < FLT_MAX up to 88.72, and +0 below x ≈ −87.7 instead of denormals.)
+template <class Arch>
+inline xsimd::batch<float, Arch> exp_by_halves(xsimd::batch<float, Arch> x) {
+    using B = xsimd::batch<float, Arch>;
+    using I = xsimd::batch<std::int32_t, Arch>;
+    x = xsimd::min(B(88.8f), xsimd::max(B(-104.0f), x));  // NaN: the second operand, x
+    const B n = xsimd::nearbyint(x * B(1.44269504088896341f));
+    B r = xsimd::fnma(n, B(0.693359375f), x);
+    r = xsimd::fnma(n, B(-2.12194440e-4f), r);
+    B p(1.9875691500e-4f);
+    p = xsimd::fma(p, r, B(1.3981999507e-3f));
+    p = xsimd::fma(p, r, B(8.3334519073e-3f));
+    p = xsimd::fma(p, r, B(4.1665795894e-2f));
+    p = xsimd::fma(p, r, B(1.6666665459e-1f));
+    p = xsimd::fma(p, r, B(5.0000001201e-1f));
+    const B y = xsimd::fma(p * r, r, r) + B(1.0f);
+    const I ni = xsimd::to_int(n), n1 = ni >> 1, n2 = ni - n1;  // n in [−150, 128]: both halves in [−75, 64]
+    const B f1 = xsimd::bitwise_cast<B>((n1 + I(127)) << 23), f2 = xsimd::bitwise_cast<B>((n2 + I(127)) << 23);
+    return (y * f1) * f2;
+}
+
 /// Thin wrapper over xsimd::batch<float, Arch> with the operations dmin's kernels use.
 template <class Arch>
 struct basic_vfloat {
@@ -139,7 +165,7 @@ struct basic_vfloat {
         if constexpr (size == 16) return basic_vfloat(batch(avx512::exp(a.v)));
         else
 #endif
-            return basic_vfloat(xsimd::exp(a.v));
+            return basic_vfloat(exp_by_halves(a.v));
     }
     /// max(a, 0): +0 for NaN and −0 as well. One vmaxps on AVX-512 — through the zero-masking intrinsic,
     /// because xsimd::max and _mm512_max_ps pass _mm512_undefined_ps() and trip GCC bug 105593 —
