@@ -38,17 +38,10 @@ enum class Epilogue { none, relu };
 
 namespace detail {
 
-/// Loads/stores one vector of a C row that may be cut short (n < W columns valid) through a stack copy.
-inline vfloat load_part(const float* p, int n) {
-    float tmp[vfloat::size] = {};
-    std::copy(p, p + n, tmp);
-    return vfloat::load(tmp);
-}
-inline void store_part(vfloat x, float* p, int n) {
-    float tmp[vfloat::size];
-    x.store(tmp);
-    std::copy(tmp, tmp + n, p);
-}
+/// Loads/stores one vector of a C row that may be cut short (n < W columns valid): masked loads and
+/// stores on AVX/AVX-512 (vfloat::load_first / store_first), so no element past the row's end is touched.
+inline vfloat load_part(const float* p, int n) { return vfloat::load_first(p, n, 0.0f); }
+inline void store_part(vfloat x, float* p, int n) { x.store_first(p, n); }
 
 /// The micro-kernel: an MR × (NV·W) tile of C held in registers while k runs over K.
 /// A(r, k) = A[r·ars + k·aks]: row-major A has (ars, aks) = (lda, 1), a transposed one (1, lda).
