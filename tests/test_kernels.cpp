@@ -281,6 +281,22 @@ TEST_CASE("a gemm row has the same bits alone and inside a larger product", "[ke
         }
 }
 
+TEST_CASE("vfloat::transpose transposes a size x size block", "[kernels]") {
+    using V = dmin::kernels::vfloat;
+    constexpr int W = V::size;
+    std::vector<float> m(static_cast<size_t>(W * W)), t(static_cast<size_t>(W * W));
+    for (int i = 0; i < W * W; ++i) m[static_cast<size_t>(i)] = static_cast<float>(i) - 0.5f;
+    V r[W];
+    for (int i = 0; i < W; ++i) r[i] = V::load(m.data() + i * W);
+    V::transpose(r);
+    for (int i = 0; i < W; ++i) r[i].store(t.data() + i * W);
+    for (int i = 0; i < W; ++i)
+        for (int j = 0; j < W; ++j) {
+            INFO("row " << i << " column " << j);
+            REQUIRE(t[static_cast<size_t>(i * W + j)] == m[static_cast<size_t>(j * W + i)]);
+        }
+}
+
 // The one-candidate path projects its rows with project_rows_ordered; the lane layout with gemm_tn of
 // one output row over feature-major columns. Both must give the same bits.
 TEST_CASE("project_rows_ordered equals a one-row gemm_tn bit for bit", "[kernels]") {

@@ -201,45 +201,47 @@ inline void softmax_ordered(float* x, int n) {
 
 /// out[r] = b + Σ_k X[r][k]·w[k] as one fused multiply-add chain in k order per row: the rounding
 /// of gemm_tn with a single output row (the lane layout), for one candidate's rows. The chains of W
-/// rows run side by side, one per lane, on a transposed copy of up to 64 columns (written in full
-/// before it is read: a vector load right after the scalar stores that build it would wait for them).
-/// One chain at a time waited for every FMA's latency: 5% of a one-candidate request. A last block of
+/// rows run side by side, one per lane, on W × W blocks of X transposed in registers (vfloat::transpose;
+/// 4× faster than the scalar copies into a transposed buffer it replaces, which were 3.5% of a paper
+/// one-candidate request). One chain at a time waited for every FMA's latency. A last block of
 /// fewer than W/2 rows runs as scalar chains, four side by side (small shape, 5 positions: 12% of a
-/// one-candidate request went into filling the transposed block).
+/// one-candidate request went into filling a whole transposed block).
 inline void project_rows_ordered(const float* X, int rows, int n, int ld, const float* w, float b, float* out) {
-    constexpr int W = vfloat::size, KC = 64;
-    float cols[KC * W], res[W];
+    constexpr int W = vfloat::size;
+    float res[W];
     for (int r0 = 0; r0 < rows; r0 += W) {
         const int m = std::min(W, rows - r0);
-        if (2 * m < W) {  // a few rows: scalar chains (the same fused operations), 4 side by side,
+        if (2 * m < W) {  // a few rows: scalar chains (the same operations, fma_scalar), 4 side by side,
             int r = r0;   // cheaper than filling a whole transposed block
             for (; r + 4 <= rows; r += 4) {
                 const float* x0 = X + static_cast<std::ptrdiff_t>(r) * ld;
                 float a0 = b, a1 = b, a2 = b, a3 = b;
                 for (int k = 0; k < n; ++k) {
-                    a0 = std::fma(w[k], x0[k], a0);
-                    a1 = std::fma(w[k], x0[ld + k], a1);
-                    a2 = std::fma(w[k], x0[2 * ld + k], a2);
-                    a3 = std::fma(w[k], x0[3 * ld + k], a3);
+                    a0 = fma_scalar(w[k], x0[k], a0);
+                    a1 = fma_scalar(w[k], x0[ld + k], a1);
+                    a2 = fma_scalar(w[k], x0[2 * ld + k], a2);
+                    a3 = fma_scalar(w[k], x0[3 * ld + k], a3);
                 }
                 out[r] = a0; out[r + 1] = a1; out[r + 2] = a2; out[r + 3] = a3;
             }
             for (; r < rows; ++r) {
                 const float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
                 float a = b;
-                for (int k = 0; k < n; ++k) a = std::fma(w[k], x[k], a);
+                for (int k = 0; k < n; ++k) a = fma_scalar(w[k], x[k], a);
                 out[r] = a;
             }
             return;
         }
         vfloat acc(b);
-        for (int k0 = 0; k0 < n; k0 += KC) {
-            const int kc = std::min(KC, n - k0);
+        for (int k0 = 0; k0 < n; k0 += W) {
+            const int kc = std::min(W, n - k0);
+            vfloat c[W];
             for (int i = 0; i < W; ++i) {  // lanes past the last row repeat it
                 const float* x = X + static_cast<std::ptrdiff_t>(r0 + std::min(i, m - 1)) * ld + k0;
-                for (int k = 0; k < kc; ++k) cols[k * W + i] = x[k];
+                c[i] = kc == W ? vfloat::load(x) : vfloat::load_first(x, kc, 0.0f);
             }
-            for (int k = 0; k < kc; ++k) acc = fma(vfloat(w[k0 + k]), vfloat::load(cols + k * W), acc);
+            vfloat::transpose(c);  // c[k]: column k0 + k of the W rows
+            for (int k = 0; k < kc; ++k) acc = fma(vfloat(w[k0 + k]), c[k], acc);
         }
         acc.store(res);
         std::copy(res, res + m, out + r0);

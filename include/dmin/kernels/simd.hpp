@@ -39,6 +39,7 @@ struct vfloat {
     friend float hmax(vfloat a) { return a.v; }
     static vfloat load_first(const float*, int, float fill) { return vfloat(fill); }  // n < size = 1: n = 0
     void store_first(float*, int) const {}
+    static void transpose(vfloat*) {}  // a 1 × 1 block
 };
 inline std::string simd_arch_name() { return "scalar"; }
 #else
@@ -92,6 +93,30 @@ inline float hmax(__m512 a) {
     return fold(a, [](__m256 x, __m256 y) { return _mm256_max_ps(x, y); }, [](__m128 x, __m128 y) { return _mm_max_ps(x, y); });
 }
 inline __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+/// r[i][j] → r[j][i] for a 16 × 16 block in registers: pairs of rows interleaved (unpack), then
+/// 2-float, 4-float and 8-float groups exchanged (shuffle, twice shuffle_f32x4); 64 shuffles.
+inline void transpose(__m512* r) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_maskz_unpacklo_ps(kAll, r[i], r[i + 1]);
+        t[i + 1] = _mm512_maskz_unpackhi_ps(kAll, r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_maskz_shuffle_ps(kAll, t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_maskz_shuffle_ps(kAll, t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_maskz_shuffle_ps(kAll, t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_maskz_shuffle_ps(kAll, t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; ++j) {
+            t[i + j] = _mm512_maskz_shuffle_f32x4(kAll, r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_maskz_shuffle_f32x4(kAll, r[i + j], r[i + j + 4], 0xDD);
+        }
+    for (int j = 0; j < 8; ++j) {
+        r[j] = _mm512_maskz_shuffle_f32x4(kAll, t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_maskz_shuffle_f32x4(kAll, t[j], t[j + 8], 0xDD);
+    }
+}
 }  // namespace avx512
 #endif
 
@@ -216,6 +241,43 @@ struct basic_vfloat {
             return load(t);
         }
     }
+    /// Transposes the size × size block r[0..size) in registers (AVX-512, AVX), through memory elsewhere.
+    static void transpose(basic_vfloat* r) {
+#if XSIMD_WITH_AVX512F
+        if constexpr (size == 16) {
+            __m512 x[16];
+            for (int i = 0; i < 16; ++i) x[i] = r[i].v;
+            avx512::transpose(x);
+            for (int i = 0; i < 16; ++i) r[i] = basic_vfloat(batch(x[i]));
+        } else
+#endif
+#if XSIMD_WITH_AVX
+        if constexpr (size == 8) {  // the same three steps on 8 × 8: unpack, shuffle, exchange 128-bit halves
+            __m256 t[8], u[8];
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i].v, r[i + 1].v);
+                t[i + 1] = _mm256_unpackhi_ps(r[i].v, r[i + 1].v);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+                u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            for (int j = 0; j < 4; ++j) {
+                r[j] = basic_vfloat(batch(_mm256_permute2f128_ps(u[j], u[j + 4], 0x20)));
+                r[j + 4] = basic_vfloat(batch(_mm256_permute2f128_ps(u[j], u[j + 4], 0x31)));
+            }
+        } else
+#endif
+        {
+            float t[size * size];
+            for (int i = 0; i < size; ++i) r[i].store(t + i * size);
+            for (int i = 0; i < size; ++i)
+                for (int j = 0; j < i; ++j) std::swap(t[i * size + j], t[j * size + i]);
+            for (int i = 0; i < size; ++i) r[i] = load(t + i * size);
+        }
+    }
     void store_first(float* p, int n) const {
 #if XSIMD_WITH_AVX512F
         if constexpr (size == 16) _mm512_mask_storeu_ps(p, avx512::first(n), v);
@@ -235,6 +297,15 @@ struct basic_vfloat {
 };
 using vfloat = basic_vfloat<arch>;
 inline std::string simd_arch_name() { return arch::name(); }
+#endif
+
+/// a·b + c for scalar code that must give vfloat fma's bits: fused where the vector fma is (FMA3 and
+/// AVX-512 hardware, the scalar fallback), a·b + c with two roundings where it is not (xsimd 8.1
+/// emulates fma as x·y + z on SSE and AVX without FMA3; std::fma would round once there, in software).
+#if defined(DMIN_SCALAR_KERNELS) || defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+inline float fma_scalar(float a, float b, float c) { return std::fma(a, b, c); }
+#else
+inline float fma_scalar(float a, float b, float c) { return a * b + c; }
 #endif
 
 /// Floats a buffer must be readable beyond its last row so that kernels may load whole vectors.
