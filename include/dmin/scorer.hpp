@@ -778,13 +778,16 @@ private:
     /// logits[c] for nb candidate rows of xc (candidate pieces only) on top of the request part hu_.
     void dnn_logits(int nb, const float* xc, float* logits) {
         const nn::Linear& first = first_dnn();
-        for (int c = 0; c < nb; ++c) std::copy(hu_, hu_ + first.out, y0_ + static_cast<std::ptrdiff_t>(c) * dnn_w_);
         const int cw = m_.dnn_candidate_width();
         const auto& dnn = m_.dnn();
         const auto ep = dnn.hidden.empty() ? kernels::Epilogue::none : dnn.hidden[0].epilogue();
-        if (cw > 0) kernels::gemm(nb, first.out, cw, xc, ldxc_, first.wt, first.out, y0_, dnn_w_, nullptr, kernels::Init::accumulate, ep);
-        else if (ep == kernels::Epilogue::relu)
-            for (int c = 0; c < nb * dnn_w_; ++c) y0_[c] = std::max(y0_[c], 0.0f);
+        if (cw > 0) {  // the request part hu_ (bias included) is every row's initial value
+            kernels::gemm(nb, first.out, cw, xc, ldxc_, first.wt, first.out, y0_, dnn_w_, hu_, kernels::Init::bias, ep);
+        } else {
+            for (int c = 0; c < nb; ++c) std::copy(hu_, hu_ + first.out, y0_ + static_cast<std::ptrdiff_t>(c) * dnn_w_);
+            if (ep == kernels::Epilogue::relu)
+                for (int c = 0; c < nb * dnn_w_; ++c) y0_[c] = std::max(y0_[c], 0.0f);
+        }
         const float* r = dnn_tail(nb, y0_);
         std::copy(r, r + nb, logits);
     }
