@@ -744,18 +744,18 @@ private:
             float* h1 = lane_h_[0];
             for (int q = 0; q < np; ++q) {
                 const float* zl = zv + static_cast<std::ptrdiff_t>(p0 + q) * D;
-                const float* gl = g + static_cast<std::ptrdiff_t>(p0 + q) * A1;
                 for (int d = 0; d < D; ++d) {
                     const vfloat zd(zl[d]);
                     for (int w = 0; w < kLanes; w += W)
                         (vfloat::load(ut + d * kLanes + w) * zd).store(lane_x_ + d * ld + q * kLanes + w);
                 }
-                for (int j = 0; j < A1; ++j) {
-                    const vfloat gj(gl[j]);
-                    for (int w = 0; w < kLanes; w += W)
-                        (vfloat::load(lane_a0_ + j * kLanes + w) + gj).store(h1 + j * ld + q * kLanes + w);
-                }
             }
+            const float* gp = g + static_cast<std::ptrdiff_t>(p0) * A1;
+            for (int j = 0; j < A1; ++j)  // row j of h1: the chunk's positions side by side, contiguous
+                for (int w = 0; w < kLanes; w += W) {
+                    const vfloat a0 = vfloat::load(lane_a0_ + j * kLanes + w);
+                    for (int q = 0; q < np; ++q) (a0 + vfloat(gp[q * A1 + j])).store(h1 + j * ld + q * kLanes + w);
+                }
             const auto& first = mlp.hidden[0];
             kernels::gemm_tn(A1, cols, D, hw.wd, A1, lane_x_, ld, h1, ld, nullptr, kernels::Init::accumulate, first.epilogue());
             first.finish_units(cols, h1, ld);
