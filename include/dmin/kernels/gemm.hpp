@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <type_traits>
 
 #include "dmin/kernels/simd.hpp"
@@ -38,11 +37,6 @@ enum class Epilogue { none, relu };
 
 namespace detail {
 
-/// Loads/stores one vector of a C row that may be cut short (n < W columns valid): masked loads and
-/// stores on AVX/AVX-512 (vfloat::load_first / store_first), so no element past the row's end is touched.
-inline vfloat load_part(const float* p, int n) { return vfloat::load_first(p, n, 0.0f); }
-inline void store_part(vfloat x, float* p, int n) { x.store_first(p, n); }
-
 /// The micro-kernel: an MR × (NV·W) tile of C held in registers while k runs over K.
 /// A(r, k) = A[r·ars + k·aks]: row-major A has (ars, aks) = (lda, 1), a transposed one (1, lda).
 /// `bias` points at this tile's first column (Init::bias) or first row (Init::row_bias).
@@ -74,7 +68,7 @@ DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, 
             for (int r = 0; r < MR; ++r) {
                 DMIN_UNROLL
                 for (int v = 0; v + 1 < NV; ++v) c[r][v] = vfloat::load(C + r * ldc + v * W);
-                c[r][NV - 1] = Full ? vfloat::load(C + r * ldc + (NV - 1) * W) : load_part(C + r * ldc + (NV - 1) * W, last);
+                c[r][NV - 1] = Full ? vfloat::load(C + r * ldc + (NV - 1) * W) : vfloat::load_first(C + r * ldc + (NV - 1) * W, last, 0.0f);
             }
             break;
         default:
@@ -106,7 +100,7 @@ DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, 
         DMIN_UNROLL
         for (int v = 0; v + 1 < NV; ++v) c[r][v].store(C + r * ldc + v * W);
         if (Full) c[r][NV - 1].store(C + r * ldc + (NV - 1) * W);
-        else store_part(c[r][NV - 1], C + r * ldc + (NV - 1) * W, last);
+        else c[r][NV - 1].store_first(C + r * ldc + (NV - 1) * W, last);  // masked: nothing past the row's end
     }
 }
 

@@ -50,6 +50,13 @@ inline std::string simd_arch_name() { return "scalar"; }
 /// -Wmaybe-uninitialized warnings (GCC bug 105593) in every program that includes dmin.
 using arch = xsimd::default_arch;
 
+/// The constants of dmin's vector exp (avx512::exp and exp_by_halves: one algorithm, the same bits):
+/// clamp range, log2(e), ln2 in two parts, and the degree-6 polynomial for e^r (Cephes' expf).
+struct ExpConst {
+    static constexpr float lo = -104.0f, hi = 88.8f, log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    static constexpr float p[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+};
+
 #if XSIMD_WITH_AVX512F
 namespace avx512 {
 constexpr __mmask16 kAll = 0xFFFF;
@@ -61,16 +68,13 @@ inline __m512 min(__m512 a, __m512 b) { return _mm512_maskz_min_ps(kAll, a, b); 
 /// expf coefficients), then ·2^n by vscalefps, which underflows gradually to +0 and overflows to +inf.
 /// x is clamped to [−104, 88.8] first (e^x is +0 / +inf beyond, and r stays small); NaN propagates.
 inline __m512 exp(__m512 x) {
-    x = min(_mm512_set1_ps(88.8f), max(_mm512_set1_ps(-104.0f), x));  // NaN: the second operand, x
-    const __m512 n = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    using C = ExpConst;
+    x = min(_mm512_set1_ps(C::hi), max(_mm512_set1_ps(C::lo), x));  // NaN: the second operand, x
+    const __m512 n = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(x, _mm512_set1_ps(C::log2e)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::ln2_hi), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::ln2_lo), r);
+    __m512 p = _mm512_set1_ps(C::p[0]);
+    for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::p[i]));
     const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
     return _mm512_maskz_scalef_ps(kAll, y, n);
 }
@@ -129,16 +133,13 @@ template <class Arch>
 inline xsimd::batch<float, Arch> exp_by_halves(xsimd::batch<float, Arch> x) {
     using B = xsimd::batch<float, Arch>;
     using I = xsimd::batch<std::int32_t, Arch>;
-    x = xsimd::min(B(88.8f), xsimd::max(B(-104.0f), x));  // NaN: the second operand, x
-    const B n = xsimd::nearbyint(x * B(1.44269504088896341f));
-    B r = xsimd::fnma(n, B(0.693359375f), x);
-    r = xsimd::fnma(n, B(-2.12194440e-4f), r);
-    B p(1.9875691500e-4f);
-    p = xsimd::fma(p, r, B(1.3981999507e-3f));
-    p = xsimd::fma(p, r, B(8.3334519073e-3f));
-    p = xsimd::fma(p, r, B(4.1665795894e-2f));
-    p = xsimd::fma(p, r, B(1.6666665459e-1f));
-    p = xsimd::fma(p, r, B(5.0000001201e-1f));
+    using C = ExpConst;
+    x = xsimd::min(B(C::hi), xsimd::max(B(C::lo), x));  // NaN: the second operand, x
+    const B n = xsimd::nearbyint(x * B(C::log2e));
+    B r = xsimd::fnma(n, B(C::ln2_hi), x);
+    r = xsimd::fnma(n, B(C::ln2_lo), r);
+    B p(C::p[0]);
+    for (int i = 1; i < 6; ++i) p = xsimd::fma(p, r, B(C::p[i]));
     const B y = xsimd::fma(p * r, r, r) + B(1.0f);
     const I ni = xsimd::to_int(n), n1 = ni >> 1, n2 = ni - n1;  // n in [−150, 128]: both halves in [−75, 64]
     const B f1 = xsimd::bitwise_cast<B>((n1 + I(127)) << 23), f2 = xsimd::bitwise_cast<B>((n2 + I(127)) << 23);
