@@ -33,7 +33,7 @@ TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
     std::mt19937 rng(7);
     std::uniform_real_distribution<float> u(-1, 1);
     const int Ms[] = {1, 2, 3, 4, 5, 7, 11, 32, 50, 101};  // 11, 32, 50, 101: 6- and 5-row tiles
-    const int Ns[] = {1, 3, 8, 15, 16, 17, 33, 40, 64, 65, 80, 100, 130, 300};  // 100, 300: wide 1- and 2-row chunks
+    const int Ns[] = {1, 3, 8, 15, 16, 17, 33, 40, 64, 65, 80, 100, 130, 144, 300};  // 100, 300: wide 1- and 2-row chunks; 65, 80, 130, 144: 5-vector chunks (zmm)
     const int Ks[] = {1, 4, 8, 32, 129};
     for (int M : Ms)
         for (int N : Ns)
@@ -57,7 +57,7 @@ TEST_CASE("gemm_tn (transposed left operand, per-row bias) matches the reference
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> u(-1, 1);
     for (int M : {1, 2, 5, 6, 7, 13, 40, 80})
-        for (int N : {1, 16, 17, 48, 64})
+        for (int N : {1, 16, 17, 48, 64, 80})
             for (int K : {1, 32, 80})
                 for (Init init : {Init::zero, Init::row_bias, Init::accumulate})
                     for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
@@ -264,7 +264,7 @@ TEST_CASE("partial vector loads and stores touch only the first n elements", "[k
 TEST_CASE("a gemm row has the same bits alone and inside a larger product", "[kernels]") {
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> u(-1, 1);
-    for (int N : {16, 40, 100, 300, 1024})
+    for (int N : {16, 40, 80, 100, 300, 1024})
         for (int K : {8, 80, 333}) {
             const int M = 37;
             std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N + 32)), bias(static_cast<size_t>(N + 32));

@@ -62,8 +62,10 @@ public:
     /// at a time (interest_fast), where no lane is wasted.
     static constexpr int kMinLanes = 8;
     /// Sequence positions per column chunk of the lane layout: the chunk's layer activations
-    /// (A1 + A2 rows × kChunk·kLanes columns) stay in L1 between the attention MLP's layers.
-    static constexpr int kChunk = 4;
+    /// (A1 + A2 rows × kChunk·kLanes columns) stay in L1 between the attention MLP's layers. Five
+    /// positions are five zmm vectors, one 5 × 5 register tile wide (kernels::kFiveByFive), and
+    /// L = 5, 50, 100 split without a short last chunk.
+    static constexpr int kChunk = 5;
 
     explicit Scorer(const M& model) : m_(model) {
         const auto& spec = model.spec();

@@ -109,17 +109,26 @@ DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, 
 /// tiles ran at 55–60% of the ymm peak, 6 × 2 at 90%.
 constexpr int kTileAccumulators = vfloat::size >= 16 ? 24 : 12;
 
+/// With 32 vector registers a chunk of five vectors runs as 5 × 5 tiles: 25 accumulators, 5 B
+/// vectors and the broadcast A element. Used where the columns are five vectors (+ multiples of four):
+/// the attention layers' A1 = 80 outputs (g_l, a single candidate's layer 1) and the lane layout's
+/// chunks of 5 positions × 16 lanes, which would otherwise be split 3 + 2 vectors (18 and 12
+/// accumulators; 50 × 80 × 64: 202 → 214 GFLOP/s, 50 × 80 × 32: 195 → 207).
+constexpr bool kFiveByFive = vfloat::size >= 16;
+
 /// Vectors in the next column chunk of a product with MR-row tiles, nvec vectors of columns left.
 /// Chunks of up to kTileAccumulators / 6 vectors (4 zmm, 2 ymm), never leaving a lone 1-vector chunk
-/// when it can be avoided (zmm: 5 → 3+2, 9 → 4+3+2): fewer than 8 accumulators cannot hide the FMA
-/// latency. One- and two-row products (a single candidate's DNN, the request part of the first DNN
-/// layer) take up to 8 vectors per chunk (6 for two rows of ymm) for the same reason.
+/// when it can be avoided: fewer than 8 accumulators cannot hide the FMA latency. On zmm a count of
+/// 4k + 1 vectors takes one chunk of 5 (5 × 5 tiles, kFiveByFive: 5 → 5, 9 → 5 + 4). One- and
+/// two-row products (a single candidate's DNN, the request part of the first DNN layer) take up to 8
+/// vectors per chunk (6 for two rows of ymm) for the same reason.
 constexpr int chunk_vectors(int MR, int nvec) {
     if (MR <= 2) {
         const int cap = std::min(8, kTileAccumulators / MR);
         return nvec <= cap ? nvec : (nvec < 2 * cap ? (nvec + 1) / 2 : cap);
     }
     constexpr int cap = kTileAccumulators / 6;
+    if (kFiveByFive && nvec % cap == 1 && nvec > cap) return 5;  // 5 → 5 (not 3 + 2), 9 → 5 + 4
     return nvec >= cap + 2 ? cap : (nvec == cap + 1 ? (nvec + 1) / 2 : nvec);
 }
 
@@ -148,6 +157,8 @@ inline void gemm_chunk(int take, int n, int cols, int K, const float* A, std::pt
                     case 7: run(std::integral_constant<int, 7>{}); break;
                     default: run(std::integral_constant<int, 8>{}); break;
                 }
+            } else if constexpr (MR <= 5 && kFiveByFive) {
+                run(std::integral_constant<int, 5>{});  // take == 5 (chunk_vectors), tiles of 5 rows or fewer
             }
             break;
     }
@@ -187,8 +198,8 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
     constexpr int W = vfloat::size;
     if ((init == Init::bias || init == Init::row_bias) && !bias) init = Init::zero;
     // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32),
-    // with 5-row tiles where they avoid a short tail (five_row_tiles); products of one or two rows use
-    // wider chunks (chunk_vectors).
+    // with 5-row tiles where they avoid a short tail (five_row_tiles), 5 rows × 5 zmm for a chunk of five
+    // vectors (kFiveByFive); products of one or two rows use wider chunks (chunk_vectors).
     constexpr int MR = 6;
     const int policy = M <= 2 ? M : MR;
     const bool per_row = bias && init == Init::row_bias;
@@ -205,7 +216,7 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
                 else gemm_block<2 * MR, 1, false>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, rb, init, ep);
             }
         }
-        const int fives = take >= 2 ? five_row_tiles(M - m) : 0;
+        const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);  // 5 × 5 tiles: 5 rows only
         for (; m + MR <= M - 5 * fives; m += MR)
             gemm_chunk<MR>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                            per_row ? bias + m : bias, init, ep);
