@@ -123,47 +123,47 @@ TEST_CASE("softmax matches the double-precision formula at every length and on m
         }
 }
 
-// The attention logits, transposed (one query per column): logits·scale + an additive mask (+1 =
-// FuxiCTR's additive refiner mask, −inf = excluded: exactly 0, as the −1e9 replacement gives); with
-// `lower`, keys after the query are excluded: exactly 0 up to the end of the query's block of W columns,
-// untouched past it (no caller reads them). Columns past `cols` untouched.
-TEST_CASE("column softmax equals the softmax of scaled logits plus the mask, per column", "[kernels]") {
+// The attention logits, transposed (one query per column): logits·scale, plus `blocked` where query c
+// does not allow key k (allowed: k == c, or k < c and k not padding; +1 = FuxiCTR's additive refiner
+// mask, −inf = excluded: exactly 0, as the −1e9 replacement gives); with `lower`, keys past the end of
+// the query's block of W columns are untouched (no caller reads them). Columns past `cols` untouched.
+TEST_CASE("column softmax equals the softmax of scaled logits plus the padding and causal mask, per column", "[kernels]") {
     std::mt19937 rng(12);
     std::uniform_real_distribution<float> u(-20, 20);
     const float ninf = -std::numeric_limits<float>::infinity(), scale = 0.35355339f;
     for (int n : {1, 2, 5, 15, 16, 17, 33, 50, 70})
-        for (int kind : {0, 1, 2}) {  // no mask, additive +1, excluded
-            for (bool lower : {false, true}) {
-                if (lower && kind != 2) continue;
+        for (int padding : {0, 1, 2, 3})  // none, random, every key, a left-padded prefix
+            for (float blocked : {1.0f, ninf}) {
+                const bool lower = blocked == ninf;  // as the scorer calls it
                 const int ld = n + 16;
-                std::vector<float> x(static_cast<size_t>(n * ld), 123.0f), add(static_cast<size_t>(n * n));
-                for (int k = 0; k < n; ++k)
-                    for (int c = 0; c < n; ++c) {
-                        x[static_cast<size_t>(k * ld + c)] = u(rng);
-                        const bool blocked = (lower && k > c) || (k != c && (k + 2 * c) % 3 == 1);
-                        add[static_cast<size_t>(k * n + c)] = kind == 0 || !blocked ? 0.0f : (kind == 1 ? 1.0f : ninf);
-                    }
+                std::vector<float> x(static_cast<size_t>(n * ld), 123.0f), pad(static_cast<size_t>(n));
+                for (int k = 0; k < n; ++k) {
+                    pad[static_cast<size_t>(k)] = padding == 2 || (padding == 1 && rng() % 3 == 0) || (padding == 3 && k < n / 2) ? 1.0f : 0.0f;
+                    for (int c = 0; c < n; ++c) x[static_cast<size_t>(k * ld + c)] = u(rng);
+                }
+                auto add = [&](int k, int c) {
+                    const bool allowed = k == c || (k < c && pad[static_cast<size_t>(k)] == 0.0f);
+                    return allowed ? 0.0f : blocked;
+                };
                 std::vector<float> p = x;
-                dmin::kernels::softmax_columns(p.data(), n, n, ld, scale, add.data(), n, lower);
+                dmin::kernels::softmax_columns(p.data(), n, n, ld, scale, pad.data(), blocked, lower);
                 for (int c = 0; c < ld; ++c) {
                     std::vector<double> y(static_cast<size_t>(n));
                     for (int k = 0; k < n; ++k)
-                        y[static_cast<size_t>(k)] = static_cast<double>(x[static_cast<size_t>(k * ld + c)]) * scale +
-                                                    (c < n ? add[static_cast<size_t>(k * n + c)] : 0.0f);
+                        y[static_cast<size_t>(k)] = static_cast<double>(x[static_cast<size_t>(k * ld + c)]) * scale + (c < n ? add(k, c) : 0.0f);
                     const double m = *std::max_element(y.begin(), y.end());
                     double s = 0;
                     for (double v : y) s += std::exp(v - m);
                     for (int k = 0; k < n; ++k) {
-                        INFO("n=" << n << " kind=" << kind << " lower=" << lower << " key " << k << " column " << c);
+                        INFO("n=" << n << " padding=" << padding << " blocked=" << blocked << " key " << k << " column " << c);
                         const float got = p[static_cast<size_t>(k * ld + c)];
                         const int W = dmin::kernels::vfloat::size;
                         if (c >= n || (lower && k >= (c / W + 1) * W)) REQUIRE(got == x[static_cast<size_t>(k * ld + c)]);
-                        else if (add[static_cast<size_t>(k * n + c)] == ninf) REQUIRE(got == 0.0f);
+                        else if (add(k, c) == ninf) REQUIRE(got == 0.0f);
                         else REQUIRE(std::fabs(got - std::exp(y[static_cast<size_t>(k)] - m) / s) <= 1e-6);
                     }
                 }
             }
-        }
 }
 
 TEST_CASE("ordered softmax and projection", "[kernels]") {

@@ -249,9 +249,7 @@ private:
         int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
         float *s0, *qkv, *logits, *qt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
         float *q_in, *q, *feat;
-        float* pad;        ///< [L]: 1 at padding positions, 0 elsewhere
-        float* mask_add;   ///< [L, L] by key, then query: the refiner's additive mask (+1 blocked, 0 allowed)
-        float* mask_excl;  ///< [L, L] by key, then query: 0 allowed, −inf excluded (extractor, strict refiner)
+        float* pad;  ///< [L]: 1 at padding positions, 0 elsewhere (the attention masks: kernels::softmax_columns)
     };
 
     template <class A>
@@ -272,7 +270,7 @@ private:
             s.t = a.take(D); s.tu = a.take(D); s.a0 = a.take(static_cast<std::size_t>(b.A1));
             s.w = a.take(H * L); s.interest = a.take(H * D);
             s.q_in = a.take(L * (D + static_cast<std::size_t>(b.P))); s.q = a.take(L * D); s.feat = a.take(L * 4 * D);
-            s.pad = a.take(L); s.mask_add = a.take(L * L); s.mask_excl = a.take(L * L);
+            s.pad = a.take(L);
             maxL = std::max(maxL, b.L); maxD = std::max(maxD, b.D); maxA1 = std::max(maxA1, b.A1);
         }
         const auto rows = static_cast<std::size_t>(maxL);
@@ -366,35 +364,14 @@ private:
         // replacement this holds while the largest allowed logit is above about −1e9 + 100, i.e. for any
         // model whose logits are not themselves of order 1e9.
         if (!causal) {
-            kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_add, L, false);
+            kernels::softmax_columns(s.logits, L, L, L, scale, s.pad, 1.0f, false);
             kernels::gemm_tn(L, hd, L, s.logits, L, vh, 3 * D, out, ldo);
             return;
         }
-        kernels::softmax_columns(s.logits, L, L, L, scale, s.mask_excl, L, true);
+        kernels::softmax_columns(s.logits, L, L, L, scale, s.pad, -std::numeric_limits<float>::infinity(), true);
         for (int q0 = 0; q0 < L; q0 += W)  // query block [q0, q0 + W): weights of the keys before q0 + W only
             kernels::gemm_tn(std::min(W, L - q0), hd, std::min(L, q0 + W), s.logits + q0, L, vh, 3 * D,
                              out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo);
-    }
-
-    /// The attention masks of one request, transposed ([key, query], see Mask): mask_add holds FuxiCTR's
-    /// additive refiner mask (+1 blocked, 0 allowed), mask_excl the exclusion mask (−inf blocked, 0
-    /// allowed) of the extractor and the strict refiner. Query q allows key q and the keys before it that
-    /// are not padding; mask_add also blocks (+1) every key after q.
-    static void build_masks(BranchState& s, const float* pad, bool additive) {
-        const int L = s.L;
-        const float ninf = -std::numeric_limits<float>::infinity();
-        for (int k = 0; k < L; ++k) {
-            const bool padded = pad[k] != 0.0f;
-            float* rx = s.mask_excl + static_cast<std::ptrdiff_t>(k) * L;
-            std::fill(rx, rx + k, ninf);  // queries before key k
-            rx[k] = 0.0f;
-            std::fill(rx + k + 1, rx + L, padded ? ninf : 0.0f);
-            if (!additive) continue;
-            float* ra = s.mask_add + static_cast<std::ptrdiff_t>(k) * L;
-            std::fill(ra, ra + k, 1.0f);
-            ra[k] = 0.0f;
-            std::fill(ra + k + 1, ra + L, padded ? 1.0f : 0.0f);
-        }
     }
 
     // Refiner → extractor → z_h, g_l for one branch.
@@ -424,7 +401,6 @@ private:
                 s.pad[l] = pad ? 1.0f : 0.0f;
                 if (!pad) valid[static_cast<std::size_t>(nv++)] = l;
             }
-            build_masks(s, s.pad, b.refiner && !spec.strict_refiner_mask);
         }
         nvalid_[i] = nv;
         if (spec.sum_pooling) {

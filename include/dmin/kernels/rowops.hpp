@@ -123,15 +123,23 @@ inline void softmax(float* x, int n) {
     if (rest) (vfloat::load_first(x + whole, rest, 0.0f) * vi).store_first(x + whole, rest);
 }
 
-/// Column-wise masked softmax in place: for every column c of the rows × cols matrix X (leading
-/// dimension ld), X[k][c] = softmax_k(X[k][c]·scale + add[k][c]) (add: additive mask, leading dimension
-/// ldadd; −inf excludes, and every column needs an allowed row). The transposed attention logits, one
-/// query per lane: max, sum and normalisation are vertical operations, with no horizontal reduction or
-/// row-to-row latency chain. `lower`: only rows k <= c can be allowed (causal attention); rows past a
-/// block of W columns' last column are then neither read nor written (their weights are 0; callers
-/// stop their sums there).
-inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* add, int ldadd, bool lower) {
+/// Column-wise masked softmax of the transposed attention logits, in place: X is rows (keys) × cols
+/// (queries), leading dimension ld, and every column c becomes softmax_k(X[k][c]·scale + mask(k, c)).
+/// Query c allows key k when k == c, or k < c and key k is not padding (pad[k] == 0); a blocked logit
+/// gets `blocked` added (+1 for FuxiCTR's additive refiner mask, −inf to exclude it: its weight is then
+/// exactly 0). One query per lane: max, sum and normalisation are vertical operations, with no
+/// horizontal reduction or row-to-row latency chain. The mask is not stored: each row's mask vector is
+/// a window into a 3W-float pattern (the first d lanes blocked, or every lane but one), so nothing of
+/// size L × L is written or read besides X. `lower`: keys after a block of W queries' last query are
+/// neither read nor written (blocked = −inf gives them weight 0; callers stop their sums there).
+inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, float blocked, bool lower) {
     constexpr int W = vfloat::size;
+    // before[W − d ..]: the first d lanes blocked (keys after those queries); except[W − j ..]: every
+    // lane blocked but lane j (a padding key, allowed only as its own query).
+    float before[2 * W], except[2 * W + 1];
+    for (int j = 0; j < W; ++j) before[j] = except[j] = except[W + 1 + j] = blocked;
+    for (int j = W; j < 2 * W; ++j) before[j] = 0.0f;
+    except[W] = 0.0f;
     const vfloat vs(scale);
     for (int c0 = 0; c0 < cols; c0 += W) {
         const int n = std::min(W, cols - c0);
@@ -147,8 +155,10 @@ inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, c
         };
         vfloat vmax(-std::numeric_limits<float>::infinity());
         for (int k = 0; k < kend; ++k) {
-            const float* a = add + static_cast<std::ptrdiff_t>(k) * ldadd + c0;
-            const vfloat y = fma(ld_x(k), vs, n == W ? vfloat::load(a) : vfloat::load_first(a, n, 0.0f));
+            const int j = k - c0;  // key k's lane in this block, if 0 <= j < W
+            const float* m = pad[k] != 0.0f ? (j >= 0 && j < W ? except + W - j : except)
+                                             : before + W - std::min(std::max(j, 0), W);
+            const vfloat y = fma(ld_x(k), vs, vfloat::load(m));
             st_x(y, k);
             vmax = max(vmax, y);
         }
