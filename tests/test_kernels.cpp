@@ -146,7 +146,7 @@ TEST_CASE("column softmax equals the softmax of scaled logits plus the padding a
                     return allowed ? 0.0f : blocked;
                 };
                 std::vector<float> p = x;
-                dmin::kernels::softmax_columns(p.data(), n, n, ld, scale, pad.data(), blocked, lower);
+                dmin::kernels::softmax_columns(p.data(), n, n, ld, scale, pad.data(), lower ? dmin::kernels::Blocked::excluded : dmin::kernels::Blocked::plus_one, lower);
                 for (int c = 0; c < ld; ++c) {
                     std::vector<double> y(static_cast<size_t>(n));
                     for (int k = 0; k < n; ++k)

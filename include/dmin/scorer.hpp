@@ -247,6 +247,7 @@ public:
 private:
     struct BranchState {
         int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
+        int Lq = 0;  ///< L rounded up to whole vectors: the row length of logits and qt (see attention_head)
         float *s0, *qkv, *logits, *qt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
         float *q_in, *q, *feat;
         float* pad;  ///< [L]: 1 at padding positions, 0 elsewhere (the attention masks: kernels::softmax_columns)
@@ -263,8 +264,11 @@ private:
             auto& s = st_[i];
             const auto L = static_cast<std::size_t>(b.L), D = static_cast<std::size_t>(b.D), H = static_cast<std::size_t>(b.H);
             s.L = b.L; s.D = b.D; s.H = b.H; s.hd = b.hd; s.A1 = b.A1;
-            s.s0 = a.take(L * D); s.qkv = a.take(L * 3 * D); s.logits = a.take(L * L);
-            s.qt = a.take(D * L); s.o = a.take(L * D); s.s = a.take(L * D); s.hid = a.take(L * 2 * D);
+            constexpr int W = kernels::vfloat::size;
+            s.Lq = (b.L + W - 1) / W * W;
+            const auto Lq = static_cast<std::size_t>(s.Lq);
+            s.s0 = a.take(L * D); s.qkv = a.take(L * 3 * D); s.logits = a.take(L * Lq);
+            s.qt = a.take(D * Lq); s.o = a.take(L * D); s.s = a.take(L * D); s.hid = a.take(L * 2 * D);
             s.r = a.take(L * D); s.u = a.take(L * D); s.z = a.take(H * L * D); s.zv = a.take(H * L * D);
             s.g = a.take(H * L * static_cast<std::size_t>(b.A1)); s.zmean = a.take(H * D); s.sp = a.take(D);
             s.t = a.take(D); s.tu = a.take(D); s.a0 = a.take(static_cast<std::size_t>(b.A1));
@@ -342,21 +346,25 @@ private:
     /// runs down the columns, one query per lane (kernels::softmax_columns), and P·V is gemm_tn on S^T.
     /// Causal heads compute only the blocks of S^T on or above the diagonal blocks and, per block of
     /// queries, P·V over the keys up to its last query (the omitted terms are exact zeros).
+    /// Q_h^T and S^T have rows of Lq = L rounded up to whole vectors, and the product and the softmax run
+    /// over all Lq columns (queries past L: zero columns of Q_h^T, never read): every store is a whole
+    /// vector, so the next pass's loads are forwarded from them (a load from a masked store is not, and
+    /// waits for the store to reach the cache: with L = 5 that was most of the softmax's time).
     void attention_head(BranchState& s, int h, Mask mask, float* out, int ldo) {
-        const int L = s.L, D = s.D, hd = s.hd;
-        const float* q = s.qkv + h * hd;  // Q_h^T, written row by row
+        const int L = s.L, Lq = s.Lq, D = s.D, hd = s.hd;
+        const float* q = s.qkv + h * hd;  // Q_h^T, written row by row; columns L..Lq stay zero
         for (int j = 0; j < hd; ++j)
-            for (int l = 0; l < L; ++l) s.qt[static_cast<std::ptrdiff_t>(j) * L + l] = q[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
+            for (int l = 0; l < L; ++l) s.qt[static_cast<std::ptrdiff_t>(j) * Lq + l] = q[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
         const bool causal = mask != Mask::refiner_additive;  // keys after the query are never allowed
         const float* kh = s.qkv + D + h * hd;
         const float* vh = s.qkv + 2 * D + h * hd;
         constexpr int W = kernels::vfloat::size;  // softmax_columns' query block
         if (causal)  // key block [k0, k0 + W) is read by the query blocks from k0 on only
             for (int k0 = 0; k0 < L; k0 += W)
-                kernels::gemm(std::min(W, L - k0), L - k0, hd, kh + static_cast<std::ptrdiff_t>(k0) * 3 * D, 3 * D, s.qt + k0, L,
-                              s.logits + static_cast<std::ptrdiff_t>(k0) * L + k0, L);
+                kernels::gemm(std::min(W, L - k0), Lq - k0, hd, kh + static_cast<std::ptrdiff_t>(k0) * 3 * D, 3 * D, s.qt + k0, Lq,
+                              s.logits + static_cast<std::ptrdiff_t>(k0) * Lq + k0, Lq);
         else
-            kernels::gemm(L, L, hd, kh, 3 * D, s.qt, L, s.logits, L);
+            kernels::gemm(L, Lq, hd, kh, 3 * D, s.qt, Lq, s.logits, Lq);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         // Refiner (additive): blocked logits stay in the softmax, raised by 1. Excluded (−inf) or replaced
         // by −1e9: either way a blocked position's weight is exactly 0 (the diagonal is always allowed, and
@@ -364,13 +372,13 @@ private:
         // replacement this holds while the largest allowed logit is above about −1e9 + 100, i.e. for any
         // model whose logits are not themselves of order 1e9.
         if (!causal) {
-            kernels::softmax_columns(s.logits, L, L, L, scale, s.pad, 1.0f, false);
-            kernels::gemm_tn(L, hd, L, s.logits, L, vh, 3 * D, out, ldo);
+            kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::plus_one, false);
+            kernels::gemm_tn(L, hd, L, s.logits, Lq, vh, 3 * D, out, ldo);
             return;
         }
-        kernels::softmax_columns(s.logits, L, L, L, scale, s.pad, -std::numeric_limits<float>::infinity(), true);
+        kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::excluded, true);
         for (int q0 = 0; q0 < L; q0 += W)  // query block [q0, q0 + W): weights of the keys before q0 + W only
-            kernels::gemm_tn(std::min(W, L - q0), hd, std::min(L, q0 + W), s.logits + q0, L, vh, 3 * D,
+            kernels::gemm_tn(std::min(W, L - q0), hd, std::min(L, q0 + W), s.logits + q0, Lq, vh, 3 * D,
                              out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo);
     }
 

@@ -123,23 +123,42 @@ inline void softmax(float* x, int n) {
     if (rest) (vfloat::load_first(x + whole, rest, 0.0f) * vi).store_first(x + whole, rest);
 }
 
+namespace detail {
+/// The mask vectors of softmax_columns as windows into two patterns of W lanes: before[W − d ..] blocks
+/// the first d lanes (queries before key k), except[W − j ..] every lane but lane j (a padding key,
+/// allowed only as its own query). Static, so the windows' unaligned loads hit L1 instead of waiting
+/// on the stores that would build them per call.
+template <int W>
+struct MaskWindows {
+    float before[2 * W] = {};
+    float except[2 * W + 1] = {};
+    constexpr explicit MaskWindows(float blocked) {
+        for (int j = 0; j < W; ++j) before[j] = except[j] = except[W + 1 + j] = blocked;
+    }
+};
+template <int W>
+inline constexpr MaskWindows<W> kMaskPlusOne{1.0f};
+template <int W>
+inline constexpr MaskWindows<W> kMaskExcluded{-std::numeric_limits<float>::infinity()};
+}  // namespace detail
+
+/// What a blocked logit gets in softmax_columns: +1 (FuxiCTR's additive float mask on the refiner: it
+/// stays in the softmax) or −inf (excluded: its weight is exactly 0, as the extractor's −1e9
+/// replacement gives).
+enum class Blocked { plus_one, excluded };
+
 /// Column-wise masked softmax of the transposed attention logits, in place: X is rows (keys) × cols
 /// (queries), leading dimension ld, and every column c becomes softmax_k(X[k][c]·scale + mask(k, c)).
 /// Query c allows key k when k == c, or k < c and key k is not padding (pad[k] == 0); a blocked logit
-/// gets `blocked` added (+1 for FuxiCTR's additive refiner mask, −inf to exclude it: its weight is then
-/// exactly 0). One query per lane: max, sum and normalisation are vertical operations, with no
-/// horizontal reduction or row-to-row latency chain. The mask is not stored: each row's mask vector is
-/// a window into a 3W-float pattern (the first d lanes blocked, or every lane but one), so nothing of
-/// size L × L is written or read besides X. `lower`: keys after a block of W queries' last query are
-/// neither read nor written (blocked = −inf gives them weight 0; callers stop their sums there).
-inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, float blocked, bool lower) {
+/// gets +1 or −inf (`blocked`). One query per lane: max, sum and normalisation are vertical
+/// operations, with no horizontal reduction or row-to-row latency chain. The mask is not stored: each
+/// row's mask vector is a window into a static pattern (detail::MaskWindows), so nothing of size L × L
+/// is written or read besides X. `lower`: keys after a block of W queries' last query are neither read
+/// nor written (with Blocked::excluded their weights are 0; callers stop their sums there).
+inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, Blocked blocked, bool lower) {
     constexpr int W = vfloat::size;
-    // before[W − d ..]: the first d lanes blocked (keys after those queries); except[W − j ..]: every
-    // lane blocked but lane j (a padding key, allowed only as its own query).
-    float before[2 * W], except[2 * W + 1];
-    for (int j = 0; j < W; ++j) before[j] = except[j] = except[W + 1 + j] = blocked;
-    for (int j = W; j < 2 * W; ++j) before[j] = 0.0f;
-    except[W] = 0.0f;
+    const auto& win = blocked == Blocked::plus_one ? detail::kMaskPlusOne<W> : detail::kMaskExcluded<W>;
+    const float *before = win.before, *except = win.except;
     const vfloat vs(scale);
     for (int c0 = 0; c0 < cols; c0 += W) {
         const int n = std::min(W, cols - c0);
