@@ -7,7 +7,7 @@
 // request the user phase; and the attention MLP of a candidate scored one at a time (groups of fewer
 // than 8: layer 1's factored part, nv positions × D → A1 onto g_l + a0, and layer 2, A1 → A2).
 // BM_gemm_tn/M/N/K: the attention MLP in the lane layout that score() uses for groups of 8–16
-// candidates, C[units × (4 positions · 16 lanes)] = W^T·X with W stored [K×M]: layer 1 accumulates onto
+// candidates, C[units × (5 positions · 16 lanes)] = W^T·X with W stored [K×M]: layer 1 accumulates onto
 // g_v + a0_c, layer 2 adds a per-row bias; both with the fused ReLU.
 #include <benchmark/benchmark.h>
 
@@ -83,11 +83,11 @@ const Shape kShapes[] = {
     // a square reference point
     {"ref/128x128x128", 128, 128, 128, 0},
 };
-// Lane layout (M = units, N = kChunk·kLanes = 64 columns, K = D or A1).
+// Lane layout (M = units, N = kChunk·kLanes = 80 columns, K = D or A1).
 const Shape kLaneShapes[] = {
-    {"paper/lanes_attn1", 80, 64, 32, 1}, {"paper/lanes_attn2", 40, 64, 80, 0},
-    {"large/lanes_attn1", 80, 64, 64, 1}, {"large/lanes_attn2", 40, 64, 80, 0},
-    {"small/lanes_attn1", 80, 64, 8, 1},  {"small/lanes_attn2", 40, 64, 80, 0},
+    {"paper/lanes_attn1", 80, 80, 32, 1}, {"paper/lanes_attn2", 40, 80, 80, 0},
+    {"large/lanes_attn1", 80, 80, 64, 1}, {"large/lanes_attn2", 40, 80, 80, 0},
+    {"small/lanes_attn1", 80, 80, 8, 1},  {"small/lanes_attn2", 40, 80, 80, 0},
 };
 // clang-format on
 
