@@ -126,8 +126,7 @@ inline void softmax(float* x, int n) {
 namespace detail {
 /// The mask vectors of softmax_columns as windows into two patterns of W lanes: before[W − d ..] blocks
 /// the first d lanes (queries before key k), except[W − j ..] every lane but lane j (a padding key,
-/// allowed only as its own query). Static, so the windows' unaligned loads hit L1 instead of waiting
-/// on the stores that would build them per call.
+/// allowed only as its own query). Built at compile time, one pair per blocked value and vector width.
 template <int W>
 struct MaskWindows {
     float before[2 * W] = {};
@@ -154,7 +153,9 @@ enum class Blocked { plus_one, excluded };
 /// operations, with no horizontal reduction or row-to-row latency chain. The mask is not stored: each
 /// row's mask vector is a window into a static pattern (detail::MaskWindows), so nothing of size L × L
 /// is written or read besides X. `lower`: keys after a block of W queries' last query are neither read
-/// nor written (with Blocked::excluded their weights are 0; callers stop their sums there).
+/// nor written (with Blocked::excluded their weights are 0; callers stop their sums there). Columns
+/// c >= rows (queries past the sequence, computed only to keep whole vectors) may have no allowed key
+/// and then hold NaN with Blocked::excluded: callers never read them.
 inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, Blocked blocked, bool lower) {
     constexpr int W = vfloat::size;
     const auto& win = blocked == Blocked::plus_one ? detail::kMaskPlusOne<W> : detail::kMaskExcluded<W>;
