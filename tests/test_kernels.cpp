@@ -77,6 +77,37 @@ TEST_CASE("gemm_tn (transposed left operand, per-row bias) matches the reference
                     }
 }
 
+TEST_CASE("gemm_tn from an outer sum has the bits of writing the sum first and accumulating", "[kernels]") {
+    constexpr int W = dmin::kernels::vfloat::size;
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int period : {W, 16, 32})
+        for (int M : {1, 2, 5, 6, 7, 12, 13, 40, 80})
+            for (int N : {16, 32, 48, 80, 96, 160, 176})  // whole vectors (the overload's precondition), ragged last blocks
+                for (int K : {1, 8, 33})
+                    for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
+                        if (period % W != 0 || N % W != 0) continue;
+                        const int ldat = M + 2, ldb = N + 3, ldc = N + 1, ldu = period + 3, blocks = (N + period - 1) / period, ldw = M + 1;
+                        dmin::AlignedBuffer At(static_cast<size_t>(K * ldat + 32)), A(static_cast<size_t>(M * K + 32)),
+                            B(static_cast<size_t>(K * ldb + 32)), U(static_cast<size_t>(M * ldu + 32)), Wv(static_cast<size_t>(blocks * ldw + 32)),
+                            C(static_cast<size_t>(M * ldc + 32)), S(static_cast<size_t>(M * ldc + 32)), R(static_cast<size_t>(M * ldc + 32));
+                        for (auto* buf : {&At, &B, &U, &Wv}) for (size_t i = 0; i < buf->size(); ++i) buf->data()[i] = u(rng);
+                        for (int r = 0; r < M; ++r)
+                            for (int k = 0; k < K; ++k) A.data()[r * K + k] = At.data()[k * ldat + r];
+                        for (size_t i = 0; i < C.size(); ++i) C.data()[i] = S.data()[i] = u(rng);
+                        for (int r = 0; r < M; ++r)  // the outer sum written out
+                            for (int j = 0; j < N; ++j) S.data()[r * ldc + j] = U.data()[r * ldu + j % period] + Wv.data()[(j / period) * ldw + r];
+                        std::copy(S.data(), S.data() + S.size(), R.data());
+                        const dmin::kernels::OuterSum os{U.data(), ldu, Wv.data(), ldw, period};
+                        dmin::kernels::gemm_tn(M, N, K, At.data(), ldat, B.data(), ldb, C.data(), ldc, os, ep);
+                        dmin::kernels::gemm_tn(M, N, K, At.data(), ldat, B.data(), ldb, S.data(), ldc, nullptr, Init::accumulate, ep);
+                        dmin::kernels::gemm_reference(M, N, K, A.data(), K, B.data(), ldb, R.data(), ldc, nullptr, Init::accumulate, ep);
+                        INFO("period=" << period);
+                        require_same(C, R, M, N, K, ldc, Init::accumulate, ep);  // close to the double-precision loop, nothing past N
+                        REQUIRE(std::memcmp(C.data(), S.data(), C.size() * sizeof(float)) == 0);
+                    }
+}
+
 TEST_CASE("activations on feature-major data equal the row-major ones bit for bit", "[kernels]") {
     // The lane-parallel target attention relies on it: one candidate alone and many per SIMD lane
     // must produce the same bits (activate_units vs activate_rows, softmax_ordered vs per-lane sums).

@@ -80,6 +80,11 @@ public:
             for (const auto& h : b.heads) att_w = std::max(att_w, h.attn.max_width());
         att_w_ = att_w;
         dnn_w_ = std::max(model.dnn().max_width(), spec.dnn_input_dim);
+        for (std::size_t f = 0; f < spec.features.size(); ++f) {
+            const auto& x = spec.features[f];
+            if (x.role != Role::candidate) continue;
+            cand_checks_.push_back({static_cast<int>(f), model.slot(static_cast<int>(f)).cand_offset, x.type == FeatureType::numeric, x.vocab_size});
+        }
         for (std::size_t i = 0; i < br.size(); ++i) {
             for (int h = 0; h < br[i].H; ++h) interest_off_.push_back(piece_offset(DnnPiece::interest, static_cast<int>(i), h));
             tsp_off_.push_back(piece_offset(DnnPiece::target_x_sum_pool, static_cast<int>(i), 0));
@@ -315,7 +320,7 @@ private:
             detail::fail("feature ", x.name, ": id ", id, " out of range [0, ", x.vocab_size, ")");
     }
 
-    float output(float logit) const { return m_.spec().regression() ? logit : 1.0f / (1.0f + std::exp(-logit)); }
+    float output(float logit) const { return regression_ ? logit : 1.0f / (1.0f + std::exp(-logit)); }
     /// Never return a wrong score silently: finite inputs can still overflow (e.g. a numeric value of 1e38).
     float checked_output(float logit) const {
         if (!std::isfinite(logit))
@@ -506,17 +511,18 @@ private:
                          " values of a row");
         if (!rows) return;
         for (std::size_t c = 0; c < cands.count; ++c)
-            for (std::size_t f = 0; f < spec.features.size(); ++f) {
-                const auto& xf = spec.features[f];
-                if (xf.role != Role::candidate) continue;
-                const auto& sl = m_.slot(static_cast<int>(f));
-                if (xf.type == FeatureType::numeric) {
-                    const float v = cands.values[c * cands.value_stride + static_cast<std::size_t>(sl.cand_offset)];
-                    if (!std::isfinite(v)) detail::fail("candidate ", c, ", feature ", xf.name, ": numeric value ", v, " is not finite");
+            for (const auto& ck : cand_checks_) {
+                const auto off = static_cast<std::size_t>(ck.offset);
+                if (ck.numeric) {
+                    const float v = cands.values[c * cands.value_stride + off];
+                    if (!std::isfinite(v))
+                        detail::fail("candidate ", c, ", feature ", spec.features[static_cast<std::size_t>(ck.feature)].name, ": numeric value ", v,
+                                     " is not finite");
                 } else {
-                    const auto id = cands.ids[c * cands.id_stride + static_cast<std::size_t>(sl.cand_offset)];
-                    if (id < 0 || id >= xf.vocab_size)
-                        detail::fail("candidate ", c, ", feature ", xf.name, ": id ", id, " out of range [0, ", xf.vocab_size, ")");
+                    const auto id = cands.ids[c * cands.id_stride + off];
+                    if (id < 0 || id >= ck.vocab)
+                        detail::fail("candidate ", c, ", feature ", spec.features[static_cast<std::size_t>(ck.feature)].name, ": id ", id,
+                                     " out of range [0, ", ck.vocab, ")");
                 }
             }
     }
@@ -736,14 +742,10 @@ private:
                         (vfloat::load(ut + d * kLanes + w) * zd).store(lane_x_ + d * ld + q * kLanes + w);
                 }
             }
-            const float* gp = g + static_cast<std::ptrdiff_t>(p0) * A1;
-            for (int j = 0; j < A1; ++j)  // row j of h1: the chunk's positions side by side, contiguous
-                for (int w = 0; w < kLanes; w += W) {
-                    const vfloat a0 = vfloat::load(lane_a0_ + j * kLanes + w);
-                    for (int q = 0; q < np; ++q) (a0 + vfloat(gp[q * A1 + j])).store(h1 + j * ld + q * kLanes + w);
-                }
+            // Layer 1 starts from a0_c + g_v inside the register tiles (h1[j][q·kLanes + c] = a0[j][c] + g[p0 + q][j]).
+            const kernels::OuterSum a0_g{lane_a0_, kLanes, g + static_cast<std::ptrdiff_t>(p0) * A1, A1, kLanes};
             const auto& first = mlp.hidden[0];
-            kernels::gemm_tn(A1, cols, D, hw.wd, A1, lane_x_, ld, h1, ld, nullptr, kernels::Init::accumulate, first.epilogue());
+            kernels::gemm_tn(A1, cols, D, hw.wd, A1, lane_x_, ld, h1, ld, a0_g, first.epilogue());
             first.finish_units(cols, h1, ld);
             const float* cur = h1;
             int which = 1;
@@ -813,6 +815,14 @@ private:
     std::vector<std::vector<int>> valid_;
     std::vector<int> nvalid_;
     std::vector<int> interest_off_, tsp_off_;  ///< DNN-input offsets of the candidate pieces
+    /// A candidate-role feature as validate() checks it: its index, slot in a candidate row, kind and vocabulary.
+    struct CandCheck {
+        int feature, offset;
+        bool numeric;
+        std::int64_t vocab;
+    };
+    std::vector<CandCheck> cand_checks_;
+    const bool regression_ = m_.spec().regression();  ///< identity output instead of the sigmoid
     std::vector<std::int64_t> one_ids_;
     std::vector<float> one_values_;
     int att_w_ = 1, dnn_w_ = 1, ldxc_ = 1;

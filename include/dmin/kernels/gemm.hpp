@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <type_traits>
 
@@ -31,52 +32,125 @@ namespace dmin::kernels {
 
 /// How C is initialised before A·B is added: zeros, bias[column] (a Linear on row-major
 /// activations), bias[row] (a Linear on feature-major activations, see gemm_tn), or C's contents.
+/// (An OuterSum is the fifth way: the gemm_tn overload that takes one.)
 enum class Init { zero, bias, row_bias, accumulate };
 /// What is applied to the finished tile before it is stored.
 enum class Epilogue { none, relu };
 
+/// Initial values C[r][j] = u[r·ldu + j mod period] + w[(j div period)·ldw + r]: a vector per row
+/// repeated every `period` columns plus one value per row and block of `period` columns. The lane
+/// layout's first attention layer starts this way from a0_c + g_v (rows are units, a block is one
+/// sequence position of `period` candidates), inside the register tiles instead of through a pass
+/// that writes C first (small and paper shapes: ~5% per candidate). Precondition: period is a power
+/// of two and a multiple of the vector width (so a vector never straddles two blocks, and a column's
+/// block is a shift away: kLanes = 16).
+struct OuterSum {
+    const float* u = nullptr;
+    int ldu = 0;
+    const float* w = nullptr;
+    int ldw = 0;
+    int period = 1;
+};
+
 namespace detail {
+
+/// Where a tile's initial values come from, moved to each tile by the loops (at_row, at_col) and
+/// loaded into the accumulators by gemm_block (load). Two policies: BiasInit (the Init
+/// modes; 16 bytes, passed in two registers, so the common products pay nothing for the second) and
+/// OuterInit (only ever on whole vectors of columns).
+struct BiasInit {
+    const float* bias;  ///< Init::bias: at the tile's first column; Init::row_bias: at its first row
+    Init init;
+    static constexpr bool whole_vectors = false;  ///< true: every column chunk is whole vectors
+
+    BiasInit at_row(int m) const { return {init == Init::row_bias ? bias + m : bias, init}; }
+    BiasInit at_col(int n) const { return {init == Init::bias ? bias + n : bias, init}; }
+    template <int MR, int NV, bool Full>
+    void load(vfloat (&c)[MR][NV], const float* C, int ldc, int last) const {
+        constexpr int W = vfloat::size;
+        switch (init) {
+            case Init::bias:
+                DMIN_UNROLL
+                for (int v = 0; v < NV; ++v) {
+                    const vfloat bv = vfloat::load(bias + v * W);
+                    DMIN_UNROLL
+                    for (int r = 0; r < MR; ++r) c[r][v] = bv;
+                }
+                break;
+            case Init::row_bias:
+                DMIN_UNROLL
+                for (int r = 0; r < MR; ++r)
+                    DMIN_UNROLL
+                    for (int v = 0; v < NV; ++v) c[r][v] = vfloat(bias[r]);
+                break;
+            case Init::accumulate:
+                DMIN_UNROLL
+                for (int r = 0; r < MR; ++r) {
+                    DMIN_UNROLL
+                    for (int v = 0; v + 1 < NV; ++v) c[r][v] = vfloat::load(C + r * ldc + v * W);
+                    c[r][NV - 1] = Full ? vfloat::load(C + r * ldc + (NV - 1) * W) : vfloat::load_first(C + r * ldc + (NV - 1) * W, last, 0.0f);
+                }
+                break;
+            default:
+                DMIN_UNROLL
+                for (int r = 0; r < MR; ++r)
+                    DMIN_UNROLL
+                    for (int v = 0; v < NV; ++v) c[r][v] = vfloat(0.0f);
+        }
+    }
+};
+
+struct OuterInit {
+    OuterSum s;     ///< u and w at the tile's first row
+    int col = 0;    ///< the tile's first column in the whole product
+    int shift = 0;  ///< log2(period)
+    static constexpr bool whole_vectors = true;
+
+    OuterInit at_row(int m) const {
+        return {{s.u + static_cast<std::ptrdiff_t>(m) * s.ldu, s.ldu, s.w + m, s.ldw, s.period}, col, shift};
+    }
+    OuterInit at_col(int n) const { return {s, col + n, shift}; }
+    template <int MR, int NV, bool Full>
+    void load(vfloat (&c)[MR][NV], const float*, int, int) const {
+        constexpr int W = vfloat::size;
+        if (s.period == W) {  // one block per vector (the lane layout on zmm): u's row vector serves them all
+            const float* w0 = s.w + static_cast<std::ptrdiff_t>(col >> shift) * s.ldw;
+            DMIN_UNROLL
+            for (int r = 0; r < MR; ++r) {
+                const vfloat ur = vfloat::load(s.u + r * s.ldu);
+                DMIN_UNROLL
+                for (int v = 0; v < NV; ++v) c[r][v] = ur + vfloat(w0[v * s.ldw + r]);
+            }
+            return;
+        }
+        int q = col >> shift, lane = col & (s.period - 1);  // vector v lies in one block (period is a multiple of W)
+        DMIN_UNROLL
+        for (int v = 0; v < NV; ++v) {
+            const float* wv = s.w + static_cast<std::ptrdiff_t>(q) * s.ldw;
+            DMIN_UNROLL
+            for (int r = 0; r < MR; ++r) c[r][v] = vfloat::load(s.u + r * s.ldu + lane) + vfloat(wv[r]);
+            lane += W;
+            if (lane == s.period) lane = 0, ++q;
+        }
+    }
+};
+
+/// How a tile's Src travels: BiasInit by value (two registers), OuterInit by reference.
+template <class Src>
+using SrcArg = std::conditional_t<(sizeof(Src) <= 16), Src, const Src&>;
 
 /// The micro-kernel: an MR × (NV·W) tile of C held in registers while k runs over K.
 /// A(r, k) = A[r·ars + k·aks]: row-major A has (ars, aks) = (lda, 1), a transposed one (1, lda).
-/// `bias` points at this tile's first column (Init::bias) or first row (Init::row_bias).
+/// `src` (BiasInit or OuterInit) is already at this tile.
 /// Full: all NV·W columns are inside C (no tail), so every loop bound is a constant and the tile
 /// never leaves the registers; otherwise the last vector holds ncols − (NV−1)·W columns.
-template <int MR, int NV, bool Full>
+template <int MR, int NV, bool Full, class Src>
 DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb, float* C,
-                       int ldc, int ncols, const float* bias, Init init, Epilogue ep) {
+                       int ldc, int ncols, SrcArg<Src> src, Epilogue ep) {
     constexpr int W = vfloat::size;
     const int last = Full ? W : ncols - (NV - 1) * W;  // valid columns of the last vector
     vfloat c[MR][NV];
-    switch (init) {
-        case Init::bias:
-            DMIN_UNROLL
-            for (int v = 0; v < NV; ++v) {
-                const vfloat bv = vfloat::load(bias + v * W);
-                DMIN_UNROLL
-                for (int r = 0; r < MR; ++r) c[r][v] = bv;
-            }
-            break;
-        case Init::row_bias:
-            DMIN_UNROLL
-            for (int r = 0; r < MR; ++r)
-                DMIN_UNROLL
-                for (int v = 0; v < NV; ++v) c[r][v] = vfloat(bias[r]);
-            break;
-        case Init::accumulate:
-            DMIN_UNROLL
-            for (int r = 0; r < MR; ++r) {
-                DMIN_UNROLL
-                for (int v = 0; v + 1 < NV; ++v) c[r][v] = vfloat::load(C + r * ldc + v * W);
-                c[r][NV - 1] = Full ? vfloat::load(C + r * ldc + (NV - 1) * W) : vfloat::load_first(C + r * ldc + (NV - 1) * W, last, 0.0f);
-            }
-            break;
-        default:
-            DMIN_UNROLL
-            for (int r = 0; r < MR; ++r)
-                DMIN_UNROLL
-                for (int v = 0; v < NV; ++v) c[r][v] = vfloat(0.0f);
-    }
+    src.template load<MR, NV, Full>(c, C, ldc, last);
     const float* b = B;
     const float* ak = A;
     for (int k = 0; k < K; ++k, b += ldb, ak += aks) {
@@ -133,16 +207,17 @@ constexpr int chunk_vectors(int MR, int nvec) {
 }
 
 /// Columns [n, n + cols) of MR rows of C with a tile of `take` vectors (cols ≤ take·W).
-template <int MR>
+/// `src` is at the chunk's first row.
+template <int MR, class Src>
 inline void gemm_chunk(int take, int n, int cols, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B,
-                       int ldb, float* C, int ldc, const float* bias, Init init, Epilogue ep) {
+                       int ldb, float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
-    const float* bb = bias && init == Init::bias ? bias + n : bias;
+    const Src at = src.at_col(n);
     const bool full = cols == take * W;
     auto run = [&](auto nv_tag) {
         constexpr int NV = decltype(nv_tag)::value;
-        if (full) gemm_block<MR, NV, true>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, bb, init, ep);
-        else gemm_block<MR, NV, false>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, bb, init, ep);
+        if (Src::whole_vectors || full) gemm_block<MR, NV, true, Src>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
+        else if constexpr (!Src::whole_vectors) gemm_block<MR, NV, false, Src>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
     };
     switch (take) {
         case 1: run(std::integral_constant<int, 1>{}); break;
@@ -165,14 +240,15 @@ inline void gemm_chunk(int take, int n, int cols, int K, const float* A, std::pt
 }
 
 /// Rows [0, rows) (rows < 6) of one column chunk, with the tile height that fits exactly.
+template <class Src>
 inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks,
-                           const float* B, int ldb, float* C, int ldc, const float* bias, Init init, Epilogue ep) {
+                           const float* B, int ldb, float* C, int ldc, Src src, Epilogue ep) {
     switch (rows) {
-        case 1: gemm_chunk<1>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, bias, init, ep); break;
-        case 2: gemm_chunk<2>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, bias, init, ep); break;
-        case 3: gemm_chunk<3>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, bias, init, ep); break;
-        case 4: gemm_chunk<4>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, bias, init, ep); break;
-        case 5: gemm_chunk<5>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, bias, init, ep); break;
+        case 1: gemm_chunk<1>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 2: gemm_chunk<2>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 3: gemm_chunk<3>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 4: gemm_chunk<4>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 5: gemm_chunk<5>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
         default: break;
     }
 }
@@ -188,21 +264,20 @@ constexpr int five_row_tiles(int R) {
     return 0;
 }
 
-/// C = A·B + init over M rows with A(r, k) = A[r·ars + k·aks] (see gemm and gemm_tn).
+/// C = A·B + initial values (src) over M rows with A(r, k) = A[r·ars + k·aks] (see gemm and gemm_tn).
 /// Column chunks outside, row tiles inside: the K × chunk panel of B is read from memory once and
 /// reused by every row tile from L1/L2 (a DNN layer's weights can exceed L2: large shape, 1.3–2 MB).
 /// Each C element is still one FMA chain in k order, so a row's result does not depend on M, on the
 /// chunking or on the loop order.
+template <class Src>
 inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb,
-                         float* C, int ldc, const float* bias, Init init, Epilogue ep) {
+                         float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
-    if ((init == Init::bias || init == Init::row_bias) && !bias) init = Init::zero;
     // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32),
     // with 5-row tiles where they avoid a short tail (five_row_tiles), 5 rows × 5 zmm for a chunk of five
     // vectors (kFiveByFive); products of one or two rows use wider chunks (chunk_vectors).
     constexpr int MR = 6;
     const int policy = M <= 2 ? M : MR;
-    const bool per_row = bias && init == Init::row_bias;
     int n = 0;
     for (int nvec = (N + W - 1) / W; nvec > 0;) {
         const int take = chunk_vectors(policy, nvec), cols = std::min(N - n, take * W);
@@ -210,24 +285,29 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
         if (take == 1) {  // one vector of columns: 12-row tiles, since 6 accumulators cannot hide the FMA latency
             const bool full = cols == W;
             for (; m + 2 * MR <= M; m += 2 * MR) {
-                const float* rb = per_row ? bias + m : (bias && init == Init::bias ? bias + n : bias);
+                const Src at = src.at_row(m).at_col(n);
                 float* c = C + static_cast<std::ptrdiff_t>(m) * ldc + n;
-                if (full) gemm_block<2 * MR, 1, true>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, rb, init, ep);
-                else gemm_block<2 * MR, 1, false>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, rb, init, ep);
+                if (Src::whole_vectors || full) gemm_block<2 * MR, 1, true, Src>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
+                else if constexpr (!Src::whole_vectors) gemm_block<2 * MR, 1, false, Src>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
             }
         }
         const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);  // 5 × 5 tiles: 5 rows only
         for (; m + MR <= M - 5 * fives; m += MR)
             gemm_chunk<MR>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
-                           per_row ? bias + m : bias, init, ep);
+                           src.at_row(m), ep);
         for (int f = 0; f < fives; ++f, m += 5)
             gemm_chunk<5>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
-                          per_row ? bias + m : bias, init, ep);
+                          src.at_row(m), ep);
         gemm_tail_rows(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
-                       per_row ? bias + m : bias, init, ep);
+                       src.at_row(m), ep);
         n += take * W;
         nvec -= take;
     }
+}
+
+/// Init::bias or Init::row_bias without a bias is Init::zero.
+inline BiasInit bias_init(const float* bias, Init init) {
+    return {bias, (init == Init::bias || init == Init::row_bias) && !bias ? Init::zero : init};
 }
 
 }  // namespace detail
@@ -239,7 +319,7 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
 /// (dmin's arenas guarantee kReadSlack floats after every buffer); only N columns of C are written.
 inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
                  const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
-    detail::gemm_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, bias, init, ep);
+    detail::gemm_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
 }
 
 /// C[M×N] = At^T·B + init where At is stored [K×M] row-major (leading dimension ldat): the product
@@ -248,7 +328,19 @@ inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, i
 /// gemm_tn(out, cols, in, wt, out, X, ldx, Y, ldy, b, Init::row_bias).
 inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc,
                     const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
-    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, bias, init, ep);
+    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
+}
+
+/// gemm_tn from an OuterSum's initial values: C = s + At^T·B. Each element is still one FMA chain in
+/// k order from its initial value, so C has the bits of writing s into C and calling gemm_tn with
+/// Init::accumulate. Preconditions: N is a multiple of the vector width (whole vectors of columns),
+/// and s.period a power of two and a multiple of the vector width.
+inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc, const OuterSum& s,
+                    Epilogue ep = Epilogue::none) {
+    assert(N % vfloat::size == 0 && s.period % vfloat::size == 0 && (s.period & (s.period - 1)) == 0);
+    int shift = 0;
+    while ((1 << shift) < s.period) ++shift;
+    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::OuterInit{s, 0, shift}, ep);
 }
 
 /// The obvious triple loop, in double precision accumulation: the oracle for gemm in tests.

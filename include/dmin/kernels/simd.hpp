@@ -152,7 +152,10 @@ struct basic_vfloat {
     using batch = xsimd::batch<float, Arch>;
     static constexpr int size = static_cast<int>(batch::size);
     batch v;
-    basic_vfloat() : v(0.0f) {}
+    /// Uninitialised, like the register it stands for. With a zeroing constructor GCC 12 kept storing
+    /// the zeros of a register tile's accumulator array (gemm_block's c[MR][NV]) to the stack, dead but
+    /// not removed, once the tile's initial values came from a policy's load(): up to 25 stores per call.
+    basic_vfloat() = default;
     explicit basic_vfloat(float x) : v(x) {}  // broadcast (never brace-init a batch: xsimd 8.1 reads memory)
     explicit basic_vfloat(batch b) : v(b) {}
     static basic_vfloat load(const float* p) { return basic_vfloat(batch::load_unaligned(p)); }
