@@ -55,9 +55,9 @@ struct OuterSum {
 namespace detail {
 
 /// Where a tile's initial values come from, moved to each tile by the loops (at_row, at_col) and
-/// loaded into the accumulators by gemm_block (load). Two policies: BiasInit (the Init
-/// modes; 16 bytes, passed in two registers, so the common products pay nothing for the second) and
-/// OuterInit (only ever on whole vectors of columns).
+/// loaded into the accumulators by gemm_block (load). Two policies: BiasInit (the Init modes: 16
+/// bytes, passed in two registers like the bias pointer and Init it replaces, so the common products
+/// cost what they did) and OuterInit (whole vectors of columns only; passed by reference, SrcArg).
 struct BiasInit {
     const float* bias;  ///< Init::bias: at the tile's first column; Init::row_bias: at its first row
     Init init;
