@@ -162,6 +162,8 @@ class Bench(unittest.TestCase):
         for k in ["median", "p99"]:
             self.assertGreater(r["request_us"][k], 0)
             self.assertGreater(r["per_candidate_us"][k], 0)
+        q = r["request_us"]  # the spread, in order
+        self.assertTrue(0 < q["min"] <= q["p10"] <= q["p25"] <= q["median"] <= q["p75"] <= q["p90"] <= q["p99"], q)
         self.assertEqual((r["candidates"], r["threads"]), (16, 2))
 
     def test_bad_options(self):

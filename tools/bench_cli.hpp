@@ -175,13 +175,18 @@ inline int bench(const std::vector<std::string>& args) {
         us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
     }
     const double med = percentile(us, 0.5), p99 = percentile(us, 0.99);
+    // The spread: on a shared or virtualised host a long request may absorb an interruption, and a
+    // median near the boundary between the two modes says more about the host than about the model.
+    const double lo = percentile(us, 0.0), p10 = percentile(us, 0.1), p25 = percentile(us, 0.25), p75 = percentile(us, 0.75),
+                 p90 = percentile(us, 0.9);
     const int valid = static_cast<int>(fill * model.spec().branches[0].L + 0.5);
     const auto fl = dmin::count_flops(model, valid);
     const double total = fl.user * static_cast<double>(T) + fl.per_candidate * static_cast<double>(n);
-    std::printf("{\"candidates\": %ld, \"threads\": %ld, \"request_us\": {\"median\": %.3f, \"p99\": %.3f}, "
+    std::printf("{\"candidates\": %ld, \"threads\": %ld, \"request_us\": {\"median\": %.3f, \"p99\": %.3f, \"min\": %.3f, "
+                "\"p10\": %.3f, \"p25\": %.3f, \"p75\": %.3f, \"p90\": %.3f}, "
                 "\"per_candidate_us\": {\"median\": %.4f, \"p99\": %.4f}, \"candidates_per_s\": %.1f, \"gflops\": %.3f, "
                 "\"requests_timed\": %zu, \"simd\": \"%s\"}\n",
-                n, threads, med, p99, med / static_cast<double>(n), p99 / static_cast<double>(n),
+                n, threads, med, p99, lo, p10, p25, p75, p90, med / static_cast<double>(n), p99 / static_cast<double>(n),
                 static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin::kernels::simd_arch_name().c_str());
     return 0;
 }
