@@ -9,10 +9,16 @@
 // BM_gemm_tn/M/N/K: the attention MLP in the lane layout that score() uses for groups of 8–16
 // candidates, C[units × (5 positions · 16 lanes)] = W^T·X with W stored [K×M]: layer 1 accumulates onto
 // g_v + a0_c, layer 2 adds a per-row bias; both with the fused ReLU.
+// BM_dnn_cold/<shape>/<layout>/M: the DNN's hidden layers (candidate part of the first one) as
+// nn::Linear on M rows with their weights coming from L3, as in a request: copies of the weights
+// (≥ 4 MB in all) are used in turn, so every iteration finds its copy evicted from L2. layout: W^T
+// row-major [in, out] or in the column panels the model uses (Model::kDnnPanel).
 #include <benchmark/benchmark.h>
 
 #include <dmin/aligned.hpp>
 #include <dmin/kernels/gemm.hpp>
+#include <dmin/model.hpp>
+#include <dmin/nn/mlp.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -61,6 +67,45 @@ void BM_gemm(benchmark::State& st) {
     counters(st, 2.0 * M * N * K);
 }
 
+/// Args: shape (0 paper, 1 large), M, panels (0/1).
+void BM_dnn_cold(benchmark::State& st) {
+    static const std::vector<int> kDims[2] = {{160, 512, 128, 64}, {320, 1024, 512, 256}};
+    const auto& dims = kDims[st.range(0)];
+    const int M = static_cast<int>(st.range(1));
+    std::size_t floats = 0, flops = 0;
+    for (std::size_t l = 0; l + 1 < dims.size(); ++l) {
+        floats += static_cast<std::size_t>(dims[l] * dims[l + 1] + dims[l + 1] + 32);
+        flops += 2u * static_cast<std::size_t>(M * dims[l] * dims[l + 1]);
+    }
+    const std::size_t copies = std::max<std::size_t>(2, (std::size_t(4) << 20) / (floats * sizeof(float)) + 1);
+    std::vector<dmin::AlignedBuffer> store;
+    std::vector<std::vector<dmin::nn::Linear>> nets(copies);
+    for (std::size_t c = 0; c < copies; ++c) {
+        store.emplace_back(floats);
+        fill(store.back(), static_cast<unsigned>(10 + c));
+        float* p = store.back().data();
+        for (std::size_t l = 0; l + 1 < dims.size(); ++l) {
+            dmin::nn::Linear lin{dims[l], dims[l + 1], p, p + dims[l] * dims[l + 1]};
+            p += dims[l] * dims[l + 1] + dims[l + 1] + 32;
+            if (st.range(2) != 0) lin.pack_panels(dmin::Model<>::kDnnPanel);
+            nets[c].push_back(lin);
+        }
+    }
+    dmin::AlignedBuffer x(static_cast<std::size_t>(M * 1024 + 32)), y(static_cast<std::size_t>(M * 1024 + 32));
+    fill(x, 4);
+    std::size_t c = 0;
+    for (auto _ : st) {
+        const auto& net = nets[c];
+        c = c + 1 == copies ? 0 : c + 1;
+        float* bufs[2] = {x.data(), y.data()};
+        for (std::size_t l = 0; l < net.size(); ++l)
+            net[l].forward(M, bufs[l % 2], net[l].in, bufs[(l + 1) % 2], net[l].out, dmin::kernels::Epilogue::relu);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    counters(st, static_cast<double>(flops));
+}
+
 struct Shape {
     const char* name;
     int M, N, K, acc;
@@ -100,6 +145,12 @@ int main(int argc, char** argv) {
     for (const auto& s : kLaneShapes)
         benchmark::RegisterBenchmark((std::string("BM_gemm_tn/") + s.name).c_str(), BM_gemm)
             ->Args({s.M, s.N, s.K, s.acc, 1});
+    for (int shape : {0, 1})
+        for (int M : {1, 32})
+            for (int panels : {0, 1})
+                benchmark::RegisterBenchmark((std::string("BM_dnn_cold/") + (shape ? "large" : "paper") + (panels ? "/panels" : "/rowmajor")).c_str(),
+                                             BM_dnn_cold)
+                    ->Args({shape, M, panels});
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::AddCustomContext("dmin_simd", dmin::kernels::simd_arch_name());

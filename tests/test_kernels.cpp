@@ -4,6 +4,7 @@
 #include <dmin/aligned.hpp>
 #include <dmin/kernels/gemm.hpp>
 #include <dmin/kernels/rowops.hpp>
+#include <dmin/nn/mlp.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -310,6 +311,46 @@ TEST_CASE("a gemm row has the same bits alone and inside a larger product", "[ke
                 REQUIRE(std::memcmp(one.data(), all.data() + r * N, sizeof(float) * static_cast<size_t>(N)) == 0);
             }
         }
+}
+
+TEST_CASE("a Linear in column panels has the bits of the row-major one, whole and by input slices", "[kernels]") {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int out : {16, 64, 65, 72, 136, 200})  // <= one panel (layout unchanged), whole panels, ragged last panels
+        for (int in : {1, 9, 37})
+            for (int panel : {16, 64}) {
+                const std::size_t nw = static_cast<std::size_t>(in * out);
+                std::vector<float> w(nw + 32), bias(static_cast<std::size_t>(out + 32));  // 32: read slack
+                for (auto& v : w) v = u(rng);
+                for (auto& v : bias) v = u(rng);
+                std::vector<float> packed(w);
+                const dmin::nn::Linear rowmajor{in, out, w.data(), bias.data()};
+                dmin::nn::Linear panels{in, out, packed.data(), bias.data()};
+                panels.pack_panels(panel);
+                REQUIRE(panels.panel == (out > panel ? panel : 0));
+                for (int k = 0; k < in; ++k)
+                    for (int j = 0; j < out; ++j) REQUIRE(panels.at(k, j) == rowmajor.at(k, j));
+                for (int M : {1, 2, 5, 6, 32, 33}) {
+                    const int ldx = in + 3, ldy = out + 5;
+                    std::vector<float> X(static_cast<std::size_t>(M * ldx)), Y0(static_cast<std::size_t>(M * ldy));
+                    for (auto& v : X) v = u(rng);
+                    for (auto& v : Y0) v = u(rng);
+                    std::vector<float> Y1(Y0);
+                    INFO("out=" << out << " in=" << in << " panel=" << panel << " M=" << M);
+                    rowmajor.forward(M, X.data(), ldx, Y0.data(), ldy, Epilogue::relu);
+                    panels.forward(M, X.data(), ldx, Y1.data(), ldy, Epilogue::relu);
+                    REQUIRE(std::memcmp(Y0.data(), Y1.data(), sizeof(float) * Y0.size()) == 0);
+                    const int k0 = in / 3, k1 = in - in / 4;  // a slice of the input, accumulated onto Y
+                    rowmajor.product(M, X.data() + k0, ldx, k0, k1, Y0.data(), ldy, nullptr, Init::accumulate);
+                    panels.product(M, X.data() + k0, ldx, k0, k1, Y1.data(), ldy, nullptr, Init::accumulate);
+                    REQUIRE(std::memcmp(Y0.data(), Y1.data(), sizeof(float) * Y0.size()) == 0);
+                    // and the row-major result is gemm on W^T itself
+                    std::vector<float> R(static_cast<std::size_t>(M * ldy), 0.0f);
+                    dmin::kernels::gemm(M, out, in, X.data(), ldx, w.data(), out, R.data(), ldy, bias.data(), Init::bias);
+                    rowmajor.forward(M, X.data(), ldx, Y0.data(), ldy);
+                    for (int r = 0; r < M; ++r) REQUIRE(std::memcmp(R.data() + r * ldy, Y0.data() + r * ldy, sizeof(float) * static_cast<std::size_t>(out)) == 0);
+                }
+            }
 }
 
 TEST_CASE("vfloat::transpose transposes a size x size block", "[kernels]") {

@@ -107,6 +107,10 @@ class Model {
 public:
     using shape = S;
 
+    /// Column-panel width of the DNN's layers (nn::Linear::panel): four zmm vectors, the register tile
+    /// of a 32-candidate block (and two tiles of ymm vectors).
+    static constexpr int kDnnPanel = 64;
+
     const ModelSpec& spec() const noexcept { return spec_; }
     const std::vector<BranchWeights>& branches() const noexcept { return branches_; }
     const nn::Mlp& dnn() const noexcept { return dnn_; }
@@ -595,6 +599,7 @@ M load(const std::string& path, const LoadOptions& options) {
                       first.wt + static_cast<std::ptrdiff_t>(pc.offset) * first.out);
             src += pc.width;
         }
+        for (auto& hl : m.dnn_.hidden) hl.lin.pack_panels(M::kDnnPanel);
     }
     if (options.self_test) self_test(m);
     return m;

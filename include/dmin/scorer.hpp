@@ -132,8 +132,7 @@ public:
         float* xu = xfull_;  // scratch: request pieces at their permuted offsets
         fill_request_pieces(xu);
         const int cw = m_.dnn_candidate_width();
-        kernels::gemm(1, first.out, first.in - cw, xu + cw, first.in, first.wt + static_cast<std::ptrdiff_t>(cw) * first.out,
-                      first.out, hu_, first.out, first.b, kernels::Init::bias);
+        first.product(1, xu + cw, first.in, cw, first.in, hu_, first.out, first.b, kernels::Init::bias);
         user_set_ = true;
     }
 
@@ -770,7 +769,7 @@ private:
         const auto& dnn = m_.dnn();
         const auto ep = dnn.hidden.empty() ? kernels::Epilogue::none : dnn.hidden[0].epilogue();
         if (cw > 0) {  // the request part hu_ (bias included) is every row's initial value
-            kernels::gemm(nb, first.out, cw, xc, ldxc_, first.wt, first.out, y0_, dnn_w_, hu_, kernels::Init::bias, ep);
+            first.product(nb, xc, ldxc_, 0, cw, y0_, dnn_w_, hu_, kernels::Init::bias, ep);
         } else {
             for (int c = 0; c < nb; ++c) std::copy(hu_, hu_ + first.out, y0_ + static_cast<std::ptrdiff_t>(c) * dnn_w_);
             if (ep == kernels::Epilogue::relu)

@@ -124,8 +124,9 @@ def configurations():
                dnn_activations="Dice", batch_norm=True, net_dropout=0.1, attention_dropout=0.2),
         _tuple_map(10))
     add("bn_only_once", "batch_norm + bn_only_once (BatchNorm1d(F) at dnn.mlp.0), net_dropout 0.2, "
-        "attention_dropout 0.1, ReLU DNN",
-        params(batch_norm=True, bn_only_once=True, net_dropout=0.2, attention_dropout=0.1, dnn_activations="ReLU"),
+        "attention_dropout 0.1, ReLU DNN [136, 72] (column panels of 64 with a ragged last one)",
+        params(batch_norm=True, bn_only_once=True, net_dropout=0.2, attention_dropout=0.1, dnn_activations="ReLU",
+               dnn_hidden_units=[136, 72]),
         _simple_map(8))
     add("two_branches", "two branches: tuple (item_id, cate_id) L=6 and brand L=9; random padding rows",
         params(target_field=[TUPLE, "brand"], sequence_field=[TUPLE_SEQ, "brand_hist"]),

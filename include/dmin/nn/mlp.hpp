@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <vector>
 
 #include "dmin/kernels/gemm.hpp"
@@ -10,15 +11,51 @@
 
 namespace dmin::nn {
 
-/// y = x·W^T + b with W^T stored row-major as [in, out] (`wt`), so a batch of rows is one gemm.
+/// y = x·W^T + b with W^T stored row-major as [in, out] (`wt`), so a batch of rows is one gemm; or,
+/// when `panel` is set (the DNN's layers, Model::kDnnPanel), W^T in column panels: panel p holds
+/// columns [p·panel, p·panel + w_p) of every row as one row-major [in × w_p] block (w_p = panel, or
+/// what is left for the last one). A layer of a few hundred outputs then streams its weights
+/// sequentially: row-major, each K step of a 64-column register tile is a 256-byte piece of a new
+/// 2–4 KB row, and from L3 that was 10–20% slower (RESULTS.md §4). The layout does not change a
+/// result bit: every output is still one FMA chain in k order (kernels::gemm).
 struct Linear {
     int in = 0, out = 0;
-    float* wt = nullptr;  ///< [in, out]; mutable only while the model is being built
+    float* wt = nullptr;  ///< [in, out] or panels (above); mutable only while the model is being built
     float* b = nullptr;   ///< [out] or null
+    int panel = 0;        ///< 0: wt is [in, out] row-major; else the column-panel width
 
     /// Y[rows×out] = X[rows×in]·W^T + b (then the epilogue).
     void forward(int rows, const float* X, int ldx, float* Y, int ldy, kernels::Epilogue ep = kernels::Epilogue::none) const {
-        kernels::gemm(rows, out, in, X, ldx, wt, out, Y, ldy, b, b ? kernels::Init::bias : kernels::Init::zero, ep);
+        product(rows, X, ldx, 0, in, Y, ldy, b, b ? kernels::Init::bias : kernels::Init::zero, ep);
+    }
+
+    /// Y[rows×out] = X[rows × (k1−k0)]·(rows k0..k1 of W^T) + init (kernels::gemm's Init: bias[out] for
+    /// Init::bias, or Y itself): a product with one slice of the input, as the scorer's request and
+    /// candidate parts of the first DNN layer are.
+    void product(int rows, const float* X, int ldx, int k0, int k1, float* Y, int ldy, const float* bias, kernels::Init init,
+                 kernels::Epilogue ep = kernels::Epilogue::none) const {
+        const int pw = panel > 0 ? panel : out;
+        for (int j0 = 0; j0 < out; j0 += pw) {
+            const int w = std::min(pw, out - j0);  // this panel's width (= its row length)
+            const float* B = wt + static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k0) * w;
+            kernels::gemm(rows, w, k1 - k0, X, ldx, B, w, Y + j0, ldy, bias ? bias + j0 : nullptr, init, ep);
+        }
+    }
+
+    /// W^T[k][j] in either layout (tests, load-time transformations).
+    float& at(int k, int j) const {
+        if (panel <= 0) return wt[static_cast<std::ptrdiff_t>(k) * out + j];
+        const int j0 = j / panel * panel, w = std::min(panel, out - j0);
+        return wt[static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k) * w + (j - j0)];
+    }
+
+    /// Rearranges a row-major W^T into column panels of width p (a no-op when out <= p).
+    void pack_panels(int p) {
+        if (panel != 0 || p <= 0 || out <= p) return;
+        std::vector<float> tmp(wt, wt + static_cast<std::ptrdiff_t>(in) * out);
+        panel = p;
+        for (int k = 0; k < in; ++k)
+            for (int j = 0; j < out; ++j) at(k, j) = tmp[static_cast<std::size_t>(k) * static_cast<std::size_t>(out) + static_cast<std::size_t>(j)];
     }
 };
 
@@ -40,6 +77,7 @@ struct Hidden {
     }
     /// Feature-major forward: Y[out×cols] = act(W·X + b) for X[in×cols].
     void forward_units(int cols, const float* X, int ldx, float* Y, int ldy) const {
+        assert(lin.panel == 0);  // feature-major layers keep W^T row-major
         kernels::gemm_tn(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
         finish_units(cols, Y, ldy);
     }
