@@ -229,6 +229,65 @@ TEST_CASE("ordered softmax and projection", "[kernels]") {
     }
 }
 
+TEST_CASE("residual LayerNorm matches the double-precision formula at every width, and adds only without gamma", "[kernels]") {
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> u(-2, 2);
+    for (int width = 1; width <= 70; ++width)
+        for (int rows : {1, 3}) {
+            const int ldx = width + 3, ldr = width + 7;
+            std::vector<float> X(static_cast<std::size_t>(rows * ldx)), R(static_cast<std::size_t>(rows * ldr)),
+                g(static_cast<std::size_t>(width)), b(static_cast<std::size_t>(width));
+            for (auto& v : X) v = u(rng) + 3.0f;  // a mean well away from 0
+            for (auto& v : R) v = u(rng);
+            for (auto& v : g) v = u(rng);
+            for (auto& v : b) v = u(rng);
+            std::vector<float> Y(X), S(X);
+            dmin::kernels::residual_layer_norm_rows(Y.data(), ldx, R.data(), ldr, rows, width, g.data(), b.data());
+            dmin::kernels::residual_layer_norm_rows(S.data(), ldx, R.data(), ldr, rows, width, nullptr, nullptr);
+            for (int r = 0; r < rows; ++r) {
+                double mean = 0, var = 0;  // of the float residual sums, as PyTorch's x + sublayer(x) gives them
+                for (int k = 0; k < width; ++k) mean += double(X[r * ldx + k] + R[r * ldr + k]);
+                mean /= width;
+                for (int k = 0; k < width; ++k) {
+                    const double d = double(X[r * ldx + k] + R[r * ldr + k]) - mean;
+                    var += d * d;
+                }
+                var /= width;
+                for (int k = 0; k < ldx; ++k) {
+                    INFO("width=" << width << " row " << r << " k=" << k);
+                    if (k >= width) {  // padding of the row: untouched
+                        REQUIRE(Y[r * ldx + k] == X[r * ldx + k]);
+                        REQUIRE(S[r * ldx + k] == X[r * ldx + k]);
+                        continue;
+                    }
+                    const float sum = X[r * ldx + k] + R[r * ldr + k];
+                    REQUIRE(S[r * ldx + k] == sum);
+                    const double want = (double(sum) - mean) / std::sqrt(var + 1e-5) * g[k] + b[k];
+                    REQUIRE(std::fabs(Y[r * ldx + k] - want) <= 2e-6 * (1 + std::fabs(want)));
+                }
+            }
+        }
+}
+
+TEST_CASE("transpose_padded writes A^T with zero columns up to whole vectors", "[kernels]") {
+    constexpr int W = dmin::kernels::vfloat::size;
+    std::mt19937 rng(17);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int rows : {1, 5, 16, 17, 50, 100})
+        for (int cols : {1, 8, 16, 24, 32, 64}) {
+            const int lda = 3 * cols + 1, padded = (rows + W - 1) / W * W, ldb = padded + W;
+            std::vector<float> A(static_cast<std::size_t>(rows * lda)), B(static_cast<std::size_t>(cols * ldb), 7.0f);
+            for (auto& v : A) v = u(rng);
+            dmin::kernels::transpose_padded(A.data(), lda, rows, cols, B.data(), ldb);
+            for (int j = 0; j < cols; ++j)
+                for (int i = 0; i < ldb; ++i) {
+                    INFO("rows=" << rows << " cols=" << cols << " j=" << j << " i=" << i);
+                    const float want = i < rows ? A[static_cast<std::size_t>(i * lda + j)] : (i < padded ? 0.0f : 7.0f);
+                    REQUIRE(B[static_cast<std::size_t>(j * ldb + i)] == want);
+                }
+        }
+}
+
 TEST_CASE("relu maps NaN and -0 to +0", "[kernels]") {
     using V = dmin::kernels::vfloat;
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();

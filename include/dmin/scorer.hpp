@@ -344,6 +344,10 @@ private:
         replace            ///< extractor: replaced by exactly -1e9
     };
 
+    /// Q^T of s.qkv's query columns into s.qt ([D, Lq]; columns L..Lq zero): every head's Q_h^T at once,
+    /// before attention_head.
+    void transpose_q(BranchState& s) { kernels::transpose_padded(s.qkv, 3 * s.D, s.L, s.D, s.qt, s.Lq); }
+
     /// One head of scaled dot-product self-attention on s.qkv ([L, 3D], heads as contiguous slices):
     /// out[l, 0..hd) = softmax_j(mask(q_l·k_j / sqrt(hd))) · V. Allowed: j <= l and (j == l or j not padding).
     /// The logits are computed transposed, S^T = K_h·Q_h^T ([key, query]), so that the softmax over keys
@@ -356,19 +360,17 @@ private:
     /// which are not forwarded) the softmax of a small-shape request (L = 5) took 18% of it.
     void attention_head(BranchState& s, int h, Mask mask, float* out, int ldo) {
         const int L = s.L, Lq = s.Lq, D = s.D, hd = s.hd;
-        const float* q = s.qkv + h * hd;  // Q_h^T, written row by row; columns L..Lq stay zero
-        for (int j = 0; j < hd; ++j)
-            for (int l = 0; l < L; ++l) s.qt[static_cast<std::ptrdiff_t>(j) * Lq + l] = q[static_cast<std::ptrdiff_t>(l) * 3 * D + j];
+        const float* qt = s.qt + static_cast<std::ptrdiff_t>(h) * hd * Lq;  // Q_h^T (transpose_q)
         const bool causal = mask != Mask::refiner_additive;  // keys after the query are never allowed
         const float* kh = s.qkv + D + h * hd;
         const float* vh = s.qkv + 2 * D + h * hd;
         constexpr int W = kernels::vfloat::size;  // softmax_columns' query block
         if (causal)  // key block [k0, k0 + W) is read by the query blocks from k0 on only
             for (int k0 = 0; k0 < L; k0 += W)
-                kernels::gemm(std::min(W, L - k0), Lq - k0, hd, kh + static_cast<std::ptrdiff_t>(k0) * 3 * D, 3 * D, s.qt + k0, Lq,
+                kernels::gemm(std::min(W, L - k0), Lq - k0, hd, kh + static_cast<std::ptrdiff_t>(k0) * 3 * D, 3 * D, qt + k0, Lq,
                               s.logits + static_cast<std::ptrdiff_t>(k0) * Lq + k0, Lq);
         else
-            kernels::gemm(L, Lq, hd, kh, 3 * D, s.qt, Lq, s.logits, Lq);
+            kernels::gemm(L, Lq, hd, kh, 3 * D, qt, Lq, s.logits, Lq);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         // Refiner (additive): blocked logits stay in the softmax, raised by 1. Excluded (−inf) or replaced
         // by −1e9: either way a blocked position's weight is exactly 0 (the diagonal is always allowed, and
@@ -424,11 +426,11 @@ private:
         const float* r = s.s0;
         if (b.refiner) {
             b.ref.in_proj.forward(L, s.s0, D, s.qkv, 3 * D);
+            transpose_q(s);
             const Mask mask = spec.strict_refiner_mask ? Mask::refiner_strict : Mask::refiner_additive;
             for (int h = 0; h < H; ++h) attention_head(s, h, mask, s.o + h * hd, D);
             b.ref.out_proj.forward(L, s.o, D, s.s, D);
-            nn::add_rows<S::D>(s.s, D, s.s0, D, L, D);
-            if (b.ref.ln_gamma) nn::layer_norm_rows<S::D>(s.s, L, D, D, b.ref.ln_gamma, b.ref.ln_beta);
+            kernels::residual_layer_norm_rows(s.s, D, s.s0, D, L, D, b.ref.ln_gamma, b.ref.ln_beta);
             b.ref.ffn1.forward(L, s.s, D, s.hid, 2 * D, kernels::Epilogue::relu);  // ReLU fused into the GEMM
             b.ref.ffn2.forward(L, s.hid, 2 * D, s.r, D);
             nn::add_rows<S::D>(s.r, D, s.s, D, L, D);
@@ -439,13 +441,13 @@ private:
 
         // Multi-interest extractor: per head masked self-attention (−1e9 replacement), W_o, residual, LN, FFN.
         b.qkv.forward(L, r, D, s.qkv, 3 * D);
+        transpose_q(s);
         for (int h = 0; h < H; ++h) {
             attention_head(s, h, Mask::replace, s.o, hd);
             const auto& hw = b.heads[static_cast<std::size_t>(h)];
             float* zh = s.z + static_cast<std::ptrdiff_t>(h) * L * D;
             hw.w_o.forward(L, s.o, hd, s.u, D);
-            nn::add_rows<S::D>(s.u, D, r, D, L, D);
-            if (hw.ln_gamma) nn::layer_norm_rows<S::D>(s.u, L, D, D, hw.ln_gamma, hw.ln_beta);
+            kernels::residual_layer_norm_rows(s.u, D, r, D, L, D, hw.ln_gamma, hw.ln_beta);
             hw.ffn1.forward(L, s.u, D, s.hid, 2 * D, kernels::Epilogue::relu);  // ReLU fused into the GEMM
             hw.ffn2.forward(L, s.hid, 2 * D, zh, D);
             nn::add_rows<S::D>(zh, D, s.u, D, L, D);
