@@ -253,6 +253,7 @@ private:
         int L = 0, D = 0, H = 0, hd = 0, A1 = 0;
         int Lq = 0;  ///< L rounded up to whole vectors: the row length of logits and qt (see attention_head)
         float *s0, *qkv, *logits, *qt, *o, *s, *hid, *r, *u, *z, *zv, *g, *zmean, *sp, *t, *tu, *a0, *w, *interest;
+        float* zp = nullptr;  ///< z's valid rows per head, packed ([H][L][D], nvalid rows used): zv, or z when none is padding
         float *q_in, *q, *feat;
         float* pad;  ///< [L]: 1 at padding positions, 0 elsewhere (the attention masks: kernels::softmax_columns)
     };
@@ -417,6 +418,7 @@ private:
             }
         }
         nvalid_[i] = nv;
+        s.zp = nv == L ? s.z : s.zv;
         if (spec.sum_pooling) {
             std::fill(s.sp, s.sp + D, 0.0f);
             for (int l = 0; l < L; ++l) nn::add_rows<S::D>(s.sp, D, s.s0 + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
@@ -453,14 +455,17 @@ private:
             nn::add_rows<S::D>(zh, D, s.u, D, L, D);
 
             // Per-user terms of the factorised target attention.
-            float* zm = s.zmean + static_cast<std::ptrdiff_t>(h) * D;
-            std::fill(zm, zm + D, 0.0f);
-            for (int l = 0; l < L; ++l) nn::add_rows<S::D>(zm, D, zh + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
-            for (int d = 0; d < D; ++d) zm[d] /= static_cast<float>(L);
+            if (nv == 0) {  // all padding: the candidates' interest is the mean of z (interest_fast)
+                float* zm = s.zmean + static_cast<std::ptrdiff_t>(h) * D;
+                std::fill(zm, zm + D, 0.0f);
+                for (int l = 0; l < L; ++l) nn::add_rows<S::D>(zm, D, zh + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
+                for (int d = 0; d < D; ++d) zm[d] /= static_cast<float>(L);
+            }
             const int A1 = b.A1;
             float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
             // g_l = g0_l + [z_l, k_l ⊙ z_l]·[Wb−Wc; Wd]^T, valid positions only (packed), as one product with
-            // K = 2D; the z rows of the valid positions are also packed into zv for the candidate phase.
+            // K = 2D; the z rows of the valid positions are also packed into zv for the candidate phase
+            // (unless every position is valid: then s.zp is z itself).
             float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
             float* x = s.hid;  // [nv, 2D]; free after the FFN
             for (int v = 0; v < nv; ++v) {
@@ -471,7 +476,7 @@ private:
                 const float* kl = hw.k + static_cast<std::ptrdiff_t>(l) * D;
                 float* xv = x + static_cast<std::ptrdiff_t>(v) * 2 * D;
                 std::copy(zl, zl + D, xv);
-                std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
+                if (nv < L) std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
                 for (int d = 0; d < D; ++d) xv[D + d] = kl[d] * zl[d];
             }
             if (nv > 0) kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
@@ -671,7 +676,7 @@ private:
         kernels::gemm(1, A1, D, u, D, hw.wac, A1, s.a0, A1);
         const float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
         const auto& valid = valid_[i];
-        const float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;  // valid rows of z_h, packed
+        const float* zv = s.zp + static_cast<std::ptrdiff_t>(h) * L * D;  // valid rows of z_h, packed
         const float* __restrict a0 = s.a0;
         for (int v = 0; v < nv; ++v) {
             const float* __restrict zl = zv + static_cast<std::ptrdiff_t>(v) * D;
@@ -729,7 +734,7 @@ private:
         }
         kernels::gemm_tn(A1, kLanes, D, hw.wac, A1, ut, kLanes, lane_a0_, kLanes);
         const float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
-        const float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
+        const float* zv = s.zp + static_cast<std::ptrdiff_t>(h) * L * D;
         const auto& mlp = hw.attn;
         constexpr int ld = kChunk * kLanes;
         for (int p0 = 0; p0 < nv; p0 += kChunk) {
