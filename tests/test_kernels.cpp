@@ -269,6 +269,24 @@ TEST_CASE("residual LayerNorm matches the double-precision formula at every widt
         }
 }
 
+TEST_CASE("transpose writes A^T and nothing else", "[kernels]") {
+    std::mt19937 rng(19);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int rows : {1, 5, 8, 16, 17, 32})
+        for (int cols : {1, 8, 9, 16, 33}) {
+            const int lda = cols + 2, ldb = rows + 3;
+            std::vector<float> A(static_cast<std::size_t>(rows * lda)), B(static_cast<std::size_t>(cols * ldb + 16), 7.0f);
+            for (auto& v : A) v = u(rng);
+            dmin::kernels::transpose(A.data(), lda, rows, cols, B.data(), ldb);
+            for (std::size_t x = 0; x < B.size(); ++x) {
+                const int j = static_cast<int>(x) / ldb, i = static_cast<int>(x) % ldb;
+                INFO("rows=" << rows << " cols=" << cols << " j=" << j << " i=" << i);
+                const float want = j < cols && i < rows ? A[static_cast<std::size_t>(i * lda + j)] : 7.0f;
+                REQUIRE(B[x] == want);
+            }
+        }
+}
+
 TEST_CASE("transpose_padded writes A^T with zero columns up to whole vectors", "[kernels]") {
     constexpr int W = dmin::kernels::vfloat::size;
     std::mt19937 rng(17);

@@ -557,12 +557,13 @@ private:
         for (std::size_t i = 0; i < st_.size(); ++i) {
             auto& s = st_[i];
             // Target embeddings feature-major: lane_t_[d·kLanes + c]. Unused lanes repeat the last candidate.
-            for (int c = 0; c < kLanes; ++c) {
+            for (int c = 0; c < kLanes; ++c) {  // candidate-major [kLanes][D] in lane_i_, then transposed
                 const std::size_t cand = first + static_cast<std::size_t>(std::min(c, n - 1));
-                gather_target(i, cands.ids + cand * cands.id_stride, s.t);
-                for (int d = 0; d < s.D; ++d) lane_t_[d * kLanes + c] = s.t[d];
-                if (c < n) target_x_sum_pool(i, s.t, x + static_cast<std::ptrdiff_t>(c) * ldxc_);
+                float* t = lane_i_ + static_cast<std::ptrdiff_t>(c) * s.D;
+                gather_target(i, cands.ids + cand * cands.id_stride, t);
+                if (c < n) target_x_sum_pool(i, t, x + static_cast<std::ptrdiff_t>(c) * ldxc_);
             }
+            kernels::transpose(lane_i_, s.D, kLanes, s.D, lane_t_, kLanes);
             for (int h = 0; h < s.H; ++h) interests_lanes(i, h, n, x + interest_offset(i, h));
         }
         for (int c = 0; c < n; ++c) candidate_features(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * ldxc_);
@@ -765,8 +766,7 @@ private:
         }
         kernels::softmax_lanes(lane_e_, nv, kLanes);
         kernels::gemm_tn(D, kLanes, nv, zv, D, lane_e_, kLanes, lane_i_, kLanes);  // I^T = Z^T·E
-        for (int c = 0; c < n; ++c)
-            for (int d = 0; d < D; ++d) x[static_cast<std::ptrdiff_t>(c) * ldxc_ + d] = lane_i_[d * kLanes + c];
+        kernels::transpose(lane_i_, kLanes, D, n, x, ldxc_);  // row c of x: candidate c's interest
     }
 
     /// logits[c] for nb candidate rows of xc (candidate pieces only) on top of the request part hu_.

@@ -193,10 +193,9 @@ inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, c
     }
 }
 
-/// B[j][i] = A[i][j] for i < rows, j < cols, and B[j][i] = 0 for rows <= i < rows rounded up to whole
-/// vectors: A^T with its rows padded to whole vectors (B's leading dimension ldb must allow that).
-/// size × size register transposes (vfloat::transpose), every store a whole vector.
-inline void transpose_padded(const float* A, int lda, int rows, int cols, float* B, int ldb) {
+namespace detail {
+/// transpose_padded (pad) and transpose (!pad): size × size register transposes (vfloat::transpose).
+inline void transpose_blocks(const float* A, int lda, int rows, int cols, float* B, int ldb, bool pad) {
     constexpr int W = vfloat::size;
     vfloat blk[W];
     for (int i0 = 0; i0 < rows; i0 += W) {
@@ -208,9 +207,26 @@ inline void transpose_padded(const float* A, int lda, int rows, int cols, float*
                 blk[i] = i >= ni ? vfloat(0.0f) : (nj == W ? vfloat::load(a) : vfloat::load_first(a, nj, 0.0f));
             }
             vfloat::transpose(blk);
-            for (int j = 0; j < nj; ++j) blk[j].store(B + static_cast<std::ptrdiff_t>(j0 + j) * ldb + i0);
+            for (int j = 0; j < nj; ++j) {
+                float* b = B + static_cast<std::ptrdiff_t>(j0 + j) * ldb + i0;
+                if (pad || ni == W) blk[j].store(b);
+                else blk[j].store_first(b, ni);
+            }
         }
     }
+}
+}  // namespace detail
+
+/// B[j][i] = A[i][j] for i < rows, j < cols, and B[j][i] = 0 for rows <= i < rows rounded up to whole
+/// vectors: A^T with its rows padded to whole vectors (B's leading dimension ldb must allow that).
+/// size × size register transposes (vfloat::transpose), every store a whole vector.
+inline void transpose_padded(const float* A, int lda, int rows, int cols, float* B, int ldb) {
+    detail::transpose_blocks(A, lda, rows, cols, B, ldb, true);
+}
+
+/// B[j][i] = A[i][j] for i < rows, j < cols; nothing else of B is written (partial rows: masked stores).
+inline void transpose(const float* A, int lda, int rows, int cols, float* B, int ldb) {
+    detail::transpose_blocks(A, lda, rows, cols, B, ldb, false);
 }
 
 /// X[r] = LayerNorm(X[r] + R[r]) for `rows` rows of `width` (eps 1e-5, biased variance, then ·gamma + beta),
