@@ -109,6 +109,35 @@ TEST_CASE("gemm_tn from an outer sum has the bits of writing the sum first and a
                     }
 }
 
+TEST_CASE("gemm from a matrix start has the bits of writing the start first and accumulating", "[kernels]") {
+    std::mt19937 rng(17);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int M : {1, 2, 5, 6, 7, 12, 13, 50})
+        for (int N : {1, 15, 16, 40, 65, 80, 100})  // ragged last vectors, 5-vector chunks, wide one-row chunks
+            for (int K : {1, 8, 64})
+                for (bool with_bias : {false, true})
+                    for (bool in_place : {false, true})
+                        for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
+                            const int lda = K + 1, ldb = N + 3, ldc = N + 2, ldg = in_place ? ldc : N + 7;
+                            dmin::AlignedBuffer A(static_cast<size_t>(M * lda + 32)), B(static_cast<size_t>(K * ldb + 32)),
+                                G(static_cast<size_t>(M * ldg + 32)), bias(static_cast<size_t>(N + 32)), C(static_cast<size_t>(M * ldc + 32)),
+                                S(static_cast<size_t>(M * ldc + 32)), R(static_cast<size_t>(M * ldc + 32));
+                            for (auto* buf : {&A, &B, &G, &bias, &C}) for (size_t i = 0; i < buf->size(); ++i) buf->data()[i] = u(rng);
+                            if (in_place) std::copy(C.data(), C.data() + C.size(), G.data());
+                            std::copy(C.data(), C.data() + C.size(), S.data());
+                            for (int r = 0; r < M; ++r)  // the start written out
+                                for (int j = 0; j < N; ++j) S.data()[r * ldc + j] = G.data()[r * ldg + j] + (with_bias ? bias.data()[j] : 0.0f);
+                            std::copy(S.data(), S.data() + S.size(), R.data());
+                            const dmin::kernels::MatrixStart start{in_place ? C.data() : G.data(), ldg, with_bias ? bias.data() : nullptr};
+                            dmin::kernels::gemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, start, ep);
+                            dmin::kernels::gemm(M, N, K, A.data(), lda, B.data(), ldb, S.data(), ldc, nullptr, Init::accumulate, ep);
+                            dmin::kernels::gemm_reference(M, N, K, A.data(), lda, B.data(), ldb, R.data(), ldc, nullptr, Init::accumulate, ep);
+                            INFO("bias=" << with_bias << " in_place=" << in_place);
+                            require_same(C, R, M, N, K, ldc, Init::accumulate, ep);  // close to the double-precision loop, nothing past N
+                            REQUIRE(std::memcmp(C.data(), S.data(), C.size() * sizeof(float)) == 0);
+                        }
+}
+
 TEST_CASE("activations on feature-major data equal the row-major ones bit for bit", "[kernels]") {
     // The lane-parallel target attention relies on it: one candidate alone and many per SIMD lane
     // must produce the same bits (activate_units vs activate_rows, softmax_ordered vs per-lane sums).

@@ -465,21 +465,26 @@ private:
             float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
             // g_l = g0_l + [z_l, k_l ⊙ z_l]·[Wb−Wc; Wd]^T, valid positions only (packed), as one product with
             // K = 2D; the z rows of the valid positions are also packed into zv for the candidate phase
-            // (unless every position is valid: then s.zp is z itself).
+            // (unless every position is valid: then s.zp is z itself, and the product starts from g0 itself).
             float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
             float* x = s.hid;  // [nv, 2D]; free after the FFN
             for (int v = 0; v < nv; ++v) {
                 const int l = valid[static_cast<std::size_t>(v)];
-                std::copy(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, hw.g0 + static_cast<std::ptrdiff_t>(l + 1) * A1,
-                          g + static_cast<std::ptrdiff_t>(v) * A1);
                 const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
                 const float* kl = hw.k + static_cast<std::ptrdiff_t>(l) * D;
                 float* xv = x + static_cast<std::ptrdiff_t>(v) * 2 * D;
-                std::copy(zl, zl + D, xv);
-                if (nv < L) std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
-                for (int d = 0; d < D; ++d) xv[D + d] = kl[d] * zl[d];
+                for (int d = 0; d < D; ++d) {
+                    xv[d] = zl[d];
+                    xv[D + d] = kl[d] * zl[d];
+                }
+                if (nv < L) {
+                    std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
+                    std::copy(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, hw.g0 + static_cast<std::ptrdiff_t>(l + 1) * A1,
+                              g + static_cast<std::ptrdiff_t>(v) * A1);
+                }
             }
-            if (nv > 0) kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
+            if (nv > 0)
+                kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, kernels::MatrixStart{nv < L ? g : hw.g0, A1});
         }
     }
 
@@ -678,17 +683,14 @@ private:
         const float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
         const auto& valid = valid_[i];
         const float* zv = s.zp + static_cast<std::ptrdiff_t>(h) * L * D;  // valid rows of z_h, packed
-        const float* __restrict a0 = s.a0;
         for (int v = 0; v < nv; ++v) {
             const float* __restrict zl = zv + static_cast<std::ptrdiff_t>(v) * D;
             float* __restrict x = tile_x_ + static_cast<std::ptrdiff_t>(v) * D;
             for (int d = 0; d < D; ++d) x[d] = u[d] * zl[d];
-            float* __restrict a = tile_a_ + static_cast<std::ptrdiff_t>(v) * att_w_;
-            const float* __restrict gl = g + static_cast<std::ptrdiff_t>(v) * A1;
-            for (int j = 0; j < A1; ++j) a[j] = gl[j] + a0[j];
         }
+        // Layer 1 = (g_v + a0) + Wd·x_v: the start added in the register tiles (as interests_lanes' OuterSum).
         const auto& h1 = hw.attn.hidden[0];
-        kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, nullptr, kernels::Init::accumulate, h1.epilogue());
+        kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, kernels::MatrixStart{g, A1, s.a0}, h1.epilogue());
         h1.finish(nv, tile_a_, att_w_);
         // Remaining layers: ping-pong between tile_b_ and tile_x_-sized buffers.
         const float* cur = tile_a_;

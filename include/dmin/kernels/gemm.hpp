@@ -52,12 +52,23 @@ struct OuterSum {
     int period = 1;
 };
 
+/// Initial values C[r][j] = g[r·ldg + j] + bias[j] (bias optional): a matrix other than C, plus a row
+/// vector. The factorised target attention starts a layer this way from precomputed terms (g_l, or
+/// g_l + a0 for one candidate) instead of copying them into C first (a pass over M × N floats, and
+/// for g_l one memmove per row).
+struct MatrixStart {
+    const float* g = nullptr;
+    int ldg = 0;
+    const float* bias = nullptr;
+};
+
 namespace detail {
 
 /// Where a tile's initial values come from, moved to each tile by the loops (at_row, at_col) and
-/// loaded into the accumulators by gemm_block (load). Two policies: BiasInit (the Init modes: 16
+/// loaded into the accumulators by gemm_block (load). Three policies: BiasInit (the Init modes: 16
 /// bytes, passed in two registers like the bias pointer and Init it replaces, so the common products
-/// cost what they did) and OuterInit (whole vectors of columns only; passed by reference, SrcArg).
+/// cost what they did), MatrixInit (a MatrixStart) and OuterInit (whole vectors of columns only); the
+/// last two are passed by reference (SrcArg).
 struct BiasInit {
     const float* bias;  ///< Init::bias: at the tile's first column; Init::row_bias: at its first row
     Init init;
@@ -96,6 +107,31 @@ struct BiasInit {
                 for (int r = 0; r < MR; ++r)
                     DMIN_UNROLL
                     for (int v = 0; v < NV; ++v) c[r][v] = vfloat(0.0f);
+        }
+    }
+};
+
+struct MatrixInit {
+    MatrixStart s;  ///< g and bias at the tile's first row and column
+    static constexpr bool whole_vectors = false;
+
+    MatrixInit at_row(int m) const { return {{s.g + static_cast<std::ptrdiff_t>(m) * s.ldg, s.ldg, s.bias}}; }
+    MatrixInit at_col(int n) const { return {{s.g + n, s.ldg, s.bias ? s.bias + n : nullptr}}; }
+    template <int MR, int NV, bool Full>
+    void load(vfloat (&c)[MR][NV], const float*, int, int last) const {
+        constexpr int W = vfloat::size;
+        auto ld = [&](const float* p, int v) { return Full || v + 1 < NV ? vfloat::load(p + v * W) : vfloat::load_first(p + v * W, last, 0.0f); };
+        DMIN_UNROLL
+        for (int r = 0; r < MR; ++r)
+            DMIN_UNROLL
+            for (int v = 0; v < NV; ++v) c[r][v] = ld(s.g + r * s.ldg, v);
+        if (s.bias) {
+            DMIN_UNROLL
+            for (int v = 0; v < NV; ++v) {
+                const vfloat bv = ld(s.bias, v);
+                DMIN_UNROLL
+                for (int r = 0; r < MR; ++r) c[r][v] = c[r][v] + bv;
+            }
         }
     }
 };
@@ -329,6 +365,14 @@ inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, i
 inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc,
                     const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
     detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
+}
+
+/// C = start + A·B (row-major, as gemm): start.g[r·ldg + j] + start.bias[j] is added in float first,
+/// then A·B in k order, so C has the bits of writing the start into C and calling gemm with
+/// Init::accumulate. start.g may not alias C's rows other than in place (g == C, ldg == ldc).
+inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, const MatrixStart& start,
+                 Epilogue ep = Epilogue::none) {
+    detail::gemm_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, detail::MatrixInit{start}, ep);
 }
 
 /// gemm_tn from an OuterSum's initial values: C = s + At^T·B. Each element is still one FMA chain in
