@@ -85,6 +85,20 @@ public:
             if (x.role != Role::candidate) continue;
             cand_checks_.push_back({static_cast<int>(f), model.slot(static_cast<int>(f)).cand_offset, x.type == FeatureType::numeric, x.vocab_size});
         }
+        for (const auto& pc : model.dnn_pieces()) {
+            if (!pc.per_candidate || pc.kind != DnnPiece::feature) continue;
+            const auto& x = spec.features[static_cast<std::size_t>(pc.feature_index)];
+            cand_pieces_.push_back({model.table(pc.feature_index), model.slot(pc.feature_index).cand_offset, pc.width, pc.offset,
+                                    x.type == FeatureType::numeric});
+        }
+        target_pieces_.resize(br.size());
+        for (std::size_t i = 0; i < br.size(); ++i) {
+            const auto& target = spec.branches[i].target;
+            for (std::size_t k = 0; k < target.size(); ++k) {
+                const auto& sl = model.slot(target[k]);
+                target_pieces_[i].push_back({model.table(target[k]), sl.cand_offset, sl.offset, static_cast<int>(k) * spec.embedding_dim});
+            }
+        }
         for (std::size_t i = 0; i < br.size(); ++i) {
             for (int h = 0; h < br[i].H; ++h) interest_off_.push_back(piece_offset(DnnPiece::interest, static_cast<int>(i), h));
             tsp_off_.push_back(piece_offset(DnnPiece::target_x_sum_pool, static_cast<int>(i), 0));
@@ -576,12 +590,11 @@ private:
 
     /// Branch i's target embedding t (D floats: the target fields' embeddings, concatenated) for one candidate row.
     void gather_target(std::size_t i, const std::int64_t* cid, float* t) const {
-        const auto& target = m_.spec().branches[i].target;
         const int E = m_.spec().embedding_dim;
-        for (std::size_t k = 0; k < target.size(); ++k) {
-            const int f = target[k];
-            const auto id = target_id(f, cid);
-            std::copy(m_.table(f) + id * E, m_.table(f) + (id + 1) * E, t + static_cast<std::ptrdiff_t>(k) * E);
+        for (const auto& tp : target_pieces_[i]) {
+            // A target declared as a request feature has no slot in candidate rows: the request's id.
+            const auto id = tp.cand_offset >= 0 ? cid[tp.cand_offset] : ids_[static_cast<std::size_t>(tp.request_offset)];
+            std::copy(tp.table + id * E, tp.table + (id + 1) * E, t + tp.dst);
         }
     }
 
@@ -595,28 +608,17 @@ private:
 
     /// Candidate-role feature pieces (embeddings, numeric values times their embedding) of candidate c.
     void candidate_features(const Candidates& cands, std::size_t c, float* x) const {
-        const auto& spec = m_.spec();
         const std::int64_t* cid = cands.ids + c * cands.id_stride;
         const float* cval = cands.values ? cands.values + c * cands.value_stride : nullptr;
-        for (const auto& pc : m_.dnn_pieces()) {
-            if (!pc.per_candidate || pc.kind != DnnPiece::feature) continue;
-            const auto& f = spec.features[static_cast<std::size_t>(pc.feature_index)];
-            const auto& sl = m_.slot(pc.feature_index);
-            const float* tab = m_.table(pc.feature_index);
-            if (f.type == FeatureType::numeric) {
-                const float v = cval[sl.cand_offset];
-                for (int d = 0; d < pc.width; ++d) x[pc.offset + d] = v * tab[d];
+        for (const auto& cp : cand_pieces_) {
+            if (cp.numeric) {
+                const float v = cval[cp.cand_offset];
+                for (int d = 0; d < cp.width; ++d) x[cp.offset + d] = v * cp.table[d];
             } else {
-                const auto id = cid[sl.cand_offset];
-                std::copy(tab + id * pc.width, tab + (id + 1) * pc.width, x + pc.offset);
+                const auto id = cid[cp.cand_offset];
+                std::copy(cp.table + id * cp.width, cp.table + (id + 1) * cp.width, x + cp.offset);
             }
         }
-    }
-
-    std::int64_t target_id(int f, const std::int64_t* cid) const {
-        const auto& sl = m_.slot(f);
-        if (sl.cand_offset >= 0) return cid[sl.cand_offset];
-        return ids_[static_cast<std::size_t>(sl.offset)];  // target declared as a request feature
     }
 
     /// FuxiCTR's TargetAttention: q_l = W_proj[t; p_l] + b, MLP over [q, z, q−z, q⊙z] for all L,
@@ -830,6 +832,20 @@ private:
         std::int64_t vocab;
     };
     std::vector<CandCheck> cand_checks_;
+    /// A candidate-role feature's DNN piece, resolved once: table, slot in a candidate row, width, DNN-input offset.
+    struct CandPiece {
+        const float* table;
+        int cand_offset, width, offset;
+        bool numeric;
+    };
+    std::vector<CandPiece> cand_pieces_;
+    /// Per branch, the target fields: table, slot in a candidate row (−1: a request feature, at
+    /// request_offset of the request's ids) and offset in the target embedding t.
+    struct TargetPiece {
+        const float* table;
+        int cand_offset, request_offset, dst;
+    };
+    std::vector<std::vector<TargetPiece>> target_pieces_;
     const bool regression_ = m_.spec().regression();  ///< identity output instead of the sigmoid
     std::vector<std::int64_t> one_ids_;
     std::vector<float> one_values_;

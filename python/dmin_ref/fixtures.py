@@ -143,6 +143,9 @@ def configurations():
              seq("item_hist", 60, 7, share="item_id", feature_encoder="layers.MaskedAveragePooling()"),
              seq("neg_item_hist", 60, 7, share="item_id")),
         candidate_features=["price"], context_features=["hour", "ctx_score"])
+    add("context_target", "tuple target whose second field (cate_id) is a context feature: a request-level "
+        "part of every candidate's target embedding (Scorer::gather_target reads it from the request)",
+        params(target_field=TUPLE, sequence_field=TUPLE_SEQ), _tuple_map(5), context_features=["cate_id"])
     add("plain_no_refiner", "use_behavior_refiner False, use_pos_emb False, layer_norm False; random padding rows",
         params(use_behavior_refiner=False, use_pos_emb=False, layer_norm=False), _simple_map(6),
         random_padding_rows=True)
