@@ -13,11 +13,16 @@
 //                                     is a persistent worker released by a spin barrier
 //   set_user/<shape>                  the candidate-independent phase alone
 //   score/<shape>/N:<N>               score(N) alone, after one set_user (the per-candidate phase)
+//   phases/<shape>/N:1[/syscall]      set_user and score(1) of each request timed separately
+//                                     (counters user_p50_us, score_p50_us): against set_user/ and
+//                                     score/ alone, what each phase loses to the other's cache use;
+//                                     /syscall: after one system call before each request
 // Counters (per benchmark run; with --benchmark_repetitions the aggregates are over runs):
 //   req_p50_us, req_p99_us    request latency percentiles over the timed requests (wall clock)
-//   cpu_p50_us                (threads:1) median per-request CPU time of the scoring thread
-//                             (CLOCK_THREAD_CPUTIME_ID): what the request costs when a noisy
-//                             neighbour preempts the thread; equals req_p50_us on an idle core
+//   cpu_p50_us                (threads:1) CPU time of the scoring thread per request
+//                             (CLOCK_THREAD_CPUTIME_ID, read once per ~1 ms batch of requests; the
+//                             median over batches): what the request costs when a noisy neighbour
+//                             preempts the thread; equals req_p50_us on an idle core
 //   cand_us                   req_p50_us / N
 //   GFLOP/s                   useful FLOPs (count_flops: user once + N·per_candidate) / req_p50
 //   floor_x                   cand_us / (per_candidate FLOPs / peak) where peak is $DMIN_PEAK_GFLOPS
@@ -205,19 +210,34 @@ void BM_request(benchmark::State& st, Shape* sh, std::size_t n, int threads) {
         if (worker) worker->wait();
     };
     for (int w = 0; w < 2; ++w) one();
+    // CPU time is read once per batch of requests lasting about 1 ms, not around every request: reading
+    // it is a system call, and on the VM of benchmarks/RESULTS.md a system call slows the ~60 µs of
+    // computation after it by ~5 µs (paper N=1: set_user + score 62 → 67 µs with one before each
+    // request), which inflated the CPU and wall times of short requests (small N=1: 4.6 µs of CPU
+    // against 2.6 µs of wall clock in `dmin bench`). Only a batch's first request follows the call.
+    const auto e0 = clock_type::now();
+    one();
+    const double est_us = std::chrono::duration<double, std::micro>(clock_type::now() - e0).count();
+    const auto batch = static_cast<std::size_t>(std::clamp(1000.0 / std::max(est_us, 1e-3), 1.0, 4096.0));
     std::vector<double> us, cpu;
     us.reserve(1 << 16);
     cpu.reserve(1 << 16);
+    std::size_t in_batch = 0;
+    double c0 = thread_cpu_us();
     for (auto _ : st) {
-        const double c0 = thread_cpu_us();
         const auto t0 = clock_type::now();
         one();
         us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
-        cpu.push_back(thread_cpu_us() - c0);
+        if (++in_batch == batch) {
+            const double c1 = thread_cpu_us();
+            cpu.push_back((c1 - c0) / static_cast<double>(batch));
+            c0 = c1;
+            in_batch = 0;
+        }
         benchmark::DoNotOptimize(out.data());
     }
     set_counters(st, *sh, us, static_cast<double>(n), 1.0);
-    if (threads == 1) st.counters["cpu_p50_us"] = percentile(cpu, 0.5);
+    if (threads == 1 && !cpu.empty()) st.counters["cpu_p50_us"] = percentile(cpu, 0.5);
 }
 
 void BM_set_user(benchmark::State& st, Shape* sh) {
@@ -233,6 +253,32 @@ void BM_set_user(benchmark::State& st, Shape* sh) {
     st.counters["req_p50_us"] = percentile(us, 0.5);
     st.counters["req_p99_us"] = percentile(us, 0.99);
     st.counters["GFLOP/s"] = sh->flops.user / (percentile(us, 0.5) * 1e3);
+}
+
+/// A request's two phases timed separately inside the request loop (set_user then score(n)), for
+/// comparison with set_user/ and score/ alone: the difference is what each phase loses to the other
+/// evicting its weights and scratch from L2 (RESULTS.md §4, paper N=1). `syscall`: one system call
+/// (reading the thread's CPU clock) before each request, as a service reads its socket; otherwise
+/// none in the loop.
+void BM_phases(benchmark::State& st, Shape* sh, std::size_t n, bool syscall) {
+    const Model& m = *sh->model;
+    const Request req(m, n, 42);
+    std::vector<float> out(n);
+    Scorer sc(m);
+    std::vector<double> user, cand;
+    for (auto _ : st) {
+        if (syscall) benchmark::DoNotOptimize(thread_cpu_us());
+        const auto t0 = clock_type::now();
+        sc.set_user(req.user.view());
+        const auto t1 = clock_type::now();
+        sc.score(req.slice(0, n), out.data());
+        const auto t2 = clock_type::now();
+        user.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        cand.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
+        benchmark::DoNotOptimize(out.data());
+    }
+    st.counters["user_p50_us"] = percentile(user, 0.5);
+    st.counters["score_p50_us"] = percentile(cand, 0.5);
 }
 
 void BM_score(benchmark::State& st, Shape* sh, std::size_t n) {
@@ -323,6 +369,10 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(("set_user/" + sh->name).c_str(), BM_set_user, sh)->Unit(benchmark::kMicrosecond);
         for (std::size_t n : {1, 16, 128, 1024})
             benchmark::RegisterBenchmark(("score/" + sh->name + "/N:" + std::to_string(n)).c_str(), BM_score, sh, n)
+                ->Unit(benchmark::kMicrosecond);
+        for (bool syscall : {false, true})
+            benchmark::RegisterBenchmark(("phases/" + sh->name + "/N:1" + (syscall ? "/syscall" : "")).c_str(), BM_phases, sh,
+                                         std::size_t{1}, syscall)
                 ->Unit(benchmark::kMicrosecond);
     }
     benchmark::Initialize(&argc, argv);

@@ -708,8 +708,10 @@ def main(argv=None):
             P("| %s | %s |" % (LABEL[e], " | ".join("%.2f×" % (row[n] / fc) if row[n] else "—" for n in ns)))
         P("")
         if cpu.get("dmin"):
-            P("Per-candidate CPU time, µs (median per-call CPU time of the computing thread / N; immune to being "
-              "preempted by other processes; dmin from bench_scorer), ratio to dmin and multiple of the floor:\n")
+            P("Per-candidate CPU time, µs (CPU time of the computing thread / N; immune to being preempted by other "
+              "processes; the Python engines: median per call; dmin from bench_scorer: read once per ~1 ms batch of "
+              "requests, because reading it is a system call that slows the requests after it, then the median "
+              "over batches — a mean within each batch), ratio to dmin and multiple of the floor:\n")
             P("| engine | " + " | ".join("N=%d" % n for n in ns) + " |")
             P(sep)
             for e, row in cpu.items():
