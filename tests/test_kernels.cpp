@@ -78,6 +78,26 @@ TEST_CASE("gemm_tn (transposed left operand, per-row bias) matches the reference
                     }
 }
 
+TEST_CASE("gemm_tn with a row scale is diag(scale) times the product", "[kernels]") {
+    std::mt19937 rng(19);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int M : {1, 2, 5, 6, 7, 13, 16, 50})
+        for (int N : {1, 8, 16, 17, 32})  // N = hd: 8 (half a zmm vector), 16, 32
+            for (int K : {1, 5, 50})
+                for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
+                    const int ldat = M + 3, ldb = N + 2, ldc = N + 1;
+                    dmin::AlignedBuffer At(static_cast<size_t>(K * ldat + 32)), A(static_cast<size_t>(M * K + 32)), B(static_cast<size_t>(K * ldb + 32)),
+                        scale(static_cast<size_t>(M + 32)), C(static_cast<size_t>(M * ldc + 32)), R(static_cast<size_t>(M * ldc + 32));
+                    for (auto* buf : {&At, &B, &scale}) for (size_t i = 0; i < buf->size(); ++i) buf->data()[i] = u(rng);
+                    for (int r = 0; r < M; ++r)
+                        for (int k = 0; k < K; ++k) A.data()[r * K + k] = At.data()[k * ldat + r] * scale.data()[r];  // diag(scale)·A
+                    for (size_t i = 0; i < C.size(); ++i) C.data()[i] = R.data()[i] = u(rng);
+                    dmin::kernels::gemm_tn(M, N, K, At.data(), ldat, B.data(), ldb, C.data(), ldc, dmin::kernels::RowScale{scale.data()}, ep);
+                    dmin::kernels::gemm_reference(M, N, K, A.data(), K, B.data(), ldb, R.data(), ldc, nullptr, Init::zero, ep);
+                    require_same(C, R, M, N, K, ldc, Init::zero, ep);  // close within N columns, nothing written past them
+                }
+}
+
 TEST_CASE("gemm_tn from an outer sum has the bits of writing the sum first and accumulating", "[kernels]") {
     constexpr int W = dmin::kernels::vfloat::size;
     std::mt19937 rng(13);
@@ -206,8 +226,11 @@ TEST_CASE("column softmax equals the softmax of scaled logits plus the padding a
                     const bool allowed = k == c || (k < c && pad[static_cast<size_t>(k)] == 0.0f);
                     return allowed ? 0.0f : blocked;
                 };
-                std::vector<float> p = x;
-                dmin::kernels::softmax_columns(p.data(), n, n, ld, scale, pad.data(), lower ? dmin::kernels::Blocked::excluded : dmin::kernels::Blocked::plus_one, lower);
+                const auto how = lower ? dmin::kernels::Blocked::excluded : dmin::kernels::Blocked::plus_one;
+                std::vector<float> p = x, q = x, inv(static_cast<size_t>(ld + 16), -1.0f);
+                dmin::kernels::softmax_columns(p.data(), n, n, ld, scale, pad.data(), how, lower);
+                // Unnormalised form: q keeps exp(y − max), inv the reciprocal column sums.
+                dmin::kernels::softmax_columns(q.data(), n, n, ld, scale, pad.data(), how, lower, inv.data());
                 for (int c = 0; c < ld; ++c) {
                     std::vector<double> y(static_cast<size_t>(n));
                     for (int k = 0; k < n; ++k)
@@ -217,11 +240,19 @@ TEST_CASE("column softmax equals the softmax of scaled logits plus the padding a
                     for (double v : y) s += std::exp(v - m);
                     for (int k = 0; k < n; ++k) {
                         INFO("n=" << n << " padding=" << padding << " blocked=" << blocked << " key " << k << " column " << c);
-                        const float got = p[static_cast<size_t>(k * ld + c)];
+                        const float got = p[static_cast<size_t>(k * ld + c)], e = q[static_cast<size_t>(k * ld + c)];
                         const int W = dmin::kernels::vfloat::size;
-                        if (c >= n || (lower && k >= (c / W + 1) * W)) REQUIRE(got == x[static_cast<size_t>(k * ld + c)]);
-                        else if (add(k, c) == ninf) REQUIRE(got == 0.0f);
-                        else REQUIRE(std::fabs(got - std::exp(y[static_cast<size_t>(k)] - m) / s) <= 1e-6);
+                        if (c >= n || (lower && k >= (c / W + 1) * W)) {
+                            REQUIRE(got == x[static_cast<size_t>(k * ld + c)]);
+                            REQUIRE(e == x[static_cast<size_t>(k * ld + c)]);
+                        } else if (add(k, c) == ninf) {
+                            REQUIRE(got == 0.0f);
+                            REQUIRE(e == 0.0f);
+                        } else {
+                            const double want = std::exp(y[static_cast<size_t>(k)] - m) / s;
+                            REQUIRE(std::fabs(got - want) <= 1e-6);
+                            REQUIRE(std::fabs(static_cast<double>(e) * inv[static_cast<size_t>(c)] - want) <= 1e-6);
+                        }
                     }
                 }
             }

@@ -270,6 +270,7 @@ private:
         float* zp = nullptr;  ///< z's valid rows per head, packed ([H][L][D], nvalid rows used): zv, or z when none is padding
         float *q_in, *q, *feat;
         float* pad;  ///< [L]: 1 at padding positions, 0 elsewhere (the attention masks: kernels::softmax_columns)
+        float* inv;  ///< [Lq]: 1 / Σ of each query's unnormalised attention weights (attention_head)
     };
 
     template <class A>
@@ -294,6 +295,7 @@ private:
             s.w = a.take(H * L); s.interest = a.take(H * D);
             s.q_in = a.take(L * (D + static_cast<std::size_t>(b.P))); s.q = a.take(L * D); s.feat = a.take(L * 4 * D);
             s.pad = a.take(L);
+            s.inv = a.take(Lq);
             maxL = std::max(maxL, b.L); maxD = std::max(maxD, b.D); maxA1 = std::max(maxA1, b.A1);
         }
         const auto rows = static_cast<std::size_t>(maxL);
@@ -392,15 +394,16 @@ private:
         // e^(−1e9 − max) is +0 in float as e^−inf is); keys after the query are never allowed. For the −1e9
         // replacement this holds while the largest allowed logit is above about −1e9 + 100, i.e. for any
         // model whose logits are not themselves of order 1e9.
+        // The weights stay unnormalised (e = exp(y − max)); P·V's row for query q is scaled by 1/Σe (s.inv).
         if (!causal) {
-            kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::plus_one, false);
-            kernels::gemm_tn(L, hd, L, s.logits, Lq, vh, 3 * D, out, ldo);
+            kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::plus_one, false, s.inv);
+            kernels::gemm_tn(L, hd, L, s.logits, Lq, vh, 3 * D, out, ldo, kernels::RowScale{s.inv});
             return;
         }
-        kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::excluded, true);
+        kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::excluded, true, s.inv);
         for (int q0 = 0; q0 < L; q0 += W)  // query block [q0, q0 + W): weights of the keys before q0 + W only
             kernels::gemm_tn(std::min(W, L - q0), hd, std::min(L, q0 + W), s.logits + q0, Lq, vh, 3 * D,
-                             out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo);
+                             out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo, kernels::RowScale{s.inv + q0});
     }
 
     // Refiner → extractor → z_h, g_l for one branch.

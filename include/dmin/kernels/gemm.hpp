@@ -62,17 +62,27 @@ struct MatrixStart {
     const float* bias = nullptr;
 };
 
+/// C = diag(scale)·(A·B): accumulators start at zero and row r of the finished tile is multiplied by
+/// scale[r] before the epilogue. The attention's P·V on unnormalised weights e, scaled by 1/Σe per
+/// query, instead of a pass that normalises the weights first (kernels::softmax_columns with `inv`).
+struct RowScale {
+    const float* scale = nullptr;
+};
+
 namespace detail {
 
 /// Where a tile's initial values come from, moved to each tile by the loops (at_row, at_col) and
-/// loaded into the accumulators by gemm_block (load). Three policies: BiasInit (the Init modes: 16
-/// bytes, passed in two registers like the bias pointer and Init it replaces, so the common products
-/// cost what they did), MatrixInit (a MatrixStart) and OuterInit (whole vectors of columns only); the
-/// last two are passed by reference (SrcArg).
+/// loaded into the accumulators by gemm_block (load); `finish` runs on the finished tile before the
+/// epilogue (a no-op except for ScaleInit). Four policies: BiasInit (the Init modes: 16 bytes, passed
+/// in two registers like the bias pointer and Init it replaces, so the common products cost what they
+/// did), ScaleInit (a RowScale), MatrixInit (a MatrixStart) and OuterInit (whole vectors of columns
+/// only); the last two are passed by reference (SrcArg).
 struct BiasInit {
     const float* bias;  ///< Init::bias: at the tile's first column; Init::row_bias: at its first row
     Init init;
     static constexpr bool whole_vectors = false;  ///< true: every column chunk is whole vectors
+    template <int MR, int NV>
+    void finish(vfloat (&)[MR][NV]) const {}
 
     BiasInit at_row(int m) const { return {init == Init::row_bias ? bias + m : bias, init}; }
     BiasInit at_col(int n) const { return {init == Init::bias ? bias + n : bias, init}; }
@@ -111,9 +121,35 @@ struct BiasInit {
     }
 };
 
+struct ScaleInit {
+    const float* scale;  ///< at the tile's first row
+    static constexpr bool whole_vectors = false;
+
+    ScaleInit at_row(int m) const { return {scale + m}; }
+    ScaleInit at_col(int) const { return *this; }
+    template <int MR, int NV, bool Full>
+    void load(vfloat (&c)[MR][NV], const float*, int, int) const {
+        DMIN_UNROLL
+        for (int r = 0; r < MR; ++r)
+            DMIN_UNROLL
+            for (int v = 0; v < NV; ++v) c[r][v] = vfloat(0.0f);
+    }
+    template <int MR, int NV>
+    void finish(vfloat (&c)[MR][NV]) const {
+        DMIN_UNROLL
+        for (int r = 0; r < MR; ++r) {
+            const vfloat sr(scale[r]);
+            DMIN_UNROLL
+            for (int v = 0; v < NV; ++v) c[r][v] = c[r][v] * sr;
+        }
+    }
+};
+
 struct MatrixInit {
     MatrixStart s;  ///< g and bias at the tile's first row and column
     static constexpr bool whole_vectors = false;
+    template <int MR, int NV>
+    void finish(vfloat (&)[MR][NV]) const {}
 
     MatrixInit at_row(int m) const { return {{s.g + static_cast<std::ptrdiff_t>(m) * s.ldg, s.ldg, s.bias}}; }
     MatrixInit at_col(int n) const { return {{s.g + n, s.ldg, s.bias ? s.bias + n : nullptr}}; }
@@ -141,6 +177,8 @@ struct OuterInit {
     int col = 0;    ///< the tile's first column in the whole product
     int shift = 0;  ///< log2(period)
     static constexpr bool whole_vectors = true;
+    template <int MR, int NV>
+    void finish(vfloat (&)[MR][NV]) const {}
 
     OuterInit at_row(int m) const {
         return {{s.u + static_cast<std::ptrdiff_t>(m) * s.ldu, s.ldu, s.w + m, s.ldw, s.period}, col, shift};
@@ -200,6 +238,7 @@ DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, 
             for (int v = 0; v < NV; ++v) c[r][v] = fma(av, bv[v], c[r][v]);
         }
     }
+    src.template finish<MR, NV>(c);
     if (ep == Epilogue::relu)
         DMIN_UNROLL
         for (int r = 0; r < MR; ++r)
@@ -373,6 +412,12 @@ inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float*
 inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, const MatrixStart& start,
                  Epilogue ep = Epilogue::none) {
     detail::gemm_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, detail::MatrixInit{start}, ep);
+}
+
+/// C = diag(rs.scale)·(At^T·B) (gemm_tn's operands): row r of the product times rs.scale[r].
+inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc, RowScale rs,
+                    Epilogue ep = Epilogue::none) {
+    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::ScaleInit{rs.scale}, ep);
 }
 
 /// gemm_tn from an OuterSum's initial values: C = s + At^T·B. Each element is still one FMA chain in

@@ -156,7 +156,11 @@ enum class Blocked { plus_one, excluded };
 /// nor written (with Blocked::excluded their weights are 0; callers stop their sums there). Columns
 /// c >= rows (queries past the sequence, computed only to keep whole vectors) may have no allowed key
 /// and then hold NaN with Blocked::excluded: callers never read them.
-inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, Blocked blocked, bool lower) {
+/// With `inv` (cols rounded up to whole vectors of floats) the normalisation is left to the caller:
+/// X keeps e = exp(y − max) and inv[c] = 1 / Σ_k e[k][c] (the attention scales P·V's rows by it,
+/// gemm_tn with a RowScale), which saves the third pass over X.
+inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, Blocked blocked, bool lower,
+                            float* inv = nullptr) {
     constexpr int W = vfloat::size;
     const auto& win = blocked == Blocked::plus_one ? detail::kMaskPlusOne<W> : detail::kMaskExcluded<W>;
     const float *before = win.before, *except = win.except;
@@ -188,8 +192,12 @@ inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, c
             st_x(e, k);
             sum = sum + e;
         }
-        const vfloat inv = vfloat(1.0f) / sum;
-        for (int k = 0; k < kend; ++k) st_x(ld_x(k) * inv, k);
+        const vfloat r = vfloat(1.0f) / sum;
+        if (inv) {
+            r.store(inv + c0);
+            continue;
+        }
+        for (int k = 0; k < kend; ++k) st_x(ld_x(k) * r, k);
     }
 }
 
