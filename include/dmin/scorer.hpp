@@ -397,13 +397,13 @@ private:
         // The weights stay unnormalised (e = exp(y − max)); P·V's row for query q is scaled by 1/Σe (s.inv).
         if (!causal) {
             kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::plus_one, false, s.inv);
-            kernels::gemm_tn(L, hd, L, s.logits, Lq, vh, 3 * D, out, ldo, kernels::RowScale{s.inv});
+            kernels::gemm_tn(L, hd, L, s.logits, Lq, vh, 3 * D, out, ldo, s.inv, kernels::Init::row_scale);
             return;
         }
         kernels::softmax_columns(s.logits, L, Lq, Lq, scale, s.pad, kernels::Blocked::excluded, true, s.inv);
         for (int q0 = 0; q0 < L; q0 += W)  // query block [q0, q0 + W): weights of the keys before q0 + W only
             kernels::gemm_tn(std::min(W, L - q0), hd, std::min(L, q0 + W), s.logits + q0, Lq, vh, 3 * D,
-                             out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo, kernels::RowScale{s.inv + q0});
+                             out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo, s.inv + q0, kernels::Init::row_scale);
     }
 
     // Refiner → extractor → z_h, g_l for one branch.
@@ -482,9 +482,10 @@ private:
             float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
             // g_l = g0_l + [z_l, k_l ⊙ z_l]·[Wb−Wc; Wd]^T, valid positions only (packed), as one product with
             // K = 2D; the z rows of the valid positions are also packed into zv for the candidate phase
-            // (unless every position is valid: then s.zp is z itself, and the product starts from g0 itself).
+            // (unless every position is valid: then s.zp is z itself, and g0 is copied in one piece).
             float* zv = s.zv + static_cast<std::ptrdiff_t>(h) * L * D;
             float* x = s.hid;  // [nv, 2D]; free after the FFN
+            if (nv == L) std::copy(hw.g0, hw.g0 + static_cast<std::ptrdiff_t>(L) * A1, g);
             for (int v = 0; v < nv; ++v) {
                 const int l = valid[static_cast<std::size_t>(v)];
                 const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
@@ -500,8 +501,7 @@ private:
                               g + static_cast<std::ptrdiff_t>(v) * A1);
                 }
             }
-            if (nv > 0)
-                kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, kernels::MatrixStart{nv < L ? g : hw.g0, A1});
+            if (nv > 0) kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
         }
     }
 
@@ -688,14 +688,17 @@ private:
         const float* g = s.g + static_cast<std::ptrdiff_t>(h) * L * A1;
         const auto& valid = valid_[i];
         const float* zv = s.zp + static_cast<std::ptrdiff_t>(h) * L * D;  // valid rows of z_h, packed
+        const float* __restrict a0 = s.a0;
         for (int v = 0; v < nv; ++v) {
             const float* __restrict zl = zv + static_cast<std::ptrdiff_t>(v) * D;
             float* __restrict x = tile_x_ + static_cast<std::ptrdiff_t>(v) * D;
             for (int d = 0; d < D; ++d) x[d] = u[d] * zl[d];
+            float* __restrict a = tile_a_ + static_cast<std::ptrdiff_t>(v) * att_w_;
+            const float* __restrict gl = g + static_cast<std::ptrdiff_t>(v) * A1;
+            for (int j = 0; j < A1; ++j) a[j] = gl[j] + a0[j];
         }
-        // Layer 1 = (g_v + a0) + Wd·x_v: the start added in the register tiles (as interests_lanes' OuterSum).
         const auto& h1 = hw.attn.hidden[0];
-        kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, kernels::MatrixStart{g, A1, s.a0}, h1.epilogue());
+        kernels::gemm(nv, A1, D, tile_x_, D, hw.wd, A1, tile_a_, att_w_, nullptr, kernels::Init::accumulate, h1.epilogue());
         h1.finish(nv, tile_a_, att_w_);
         // Remaining layers: ping-pong between tile_b_ and tile_x_-sized buffers.
         const float* cur = tile_a_;

@@ -32,8 +32,11 @@ namespace dmin::kernels {
 
 /// How C is initialised before A·B is added: zeros, bias[column] (a Linear on row-major
 /// activations), bias[row] (a Linear on feature-major activations, see gemm_tn), or C's contents.
-/// (An OuterSum is the fifth way: the gemm_tn overload that takes one.)
-enum class Init { zero, bias, row_bias, accumulate };
+/// Init::row_scale starts from zeros and multiplies row r of the product by bias[r] instead:
+/// C = diag(bias)·(A·B) (the attention's P·V on unnormalised weights, scaled by 1/Σe per query, see
+/// kernels::softmax_columns with `inv`). (An OuterSum is the sixth way: the gemm_tn overload that
+/// takes one.)
+enum class Init { zero, bias, row_bias, accumulate, row_scale };
 /// What is applied to the finished tile before it is stored.
 enum class Epilogue { none, relu };
 
@@ -52,39 +55,31 @@ struct OuterSum {
     int period = 1;
 };
 
-/// Initial values C[r][j] = g[r·ldg + j] + bias[j] (bias optional): a matrix other than C, plus a row
-/// vector. The factorised target attention starts a layer this way from precomputed terms (g_l, or
-/// g_l + a0 for one candidate) instead of copying them into C first (a pass over M × N floats, and
-/// for g_l one memmove per row).
-struct MatrixStart {
-    const float* g = nullptr;
-    int ldg = 0;
-    const float* bias = nullptr;
-};
-
-/// C = diag(scale)·(A·B): accumulators start at zero and row r of the finished tile is multiplied by
-/// scale[r] before the epilogue. The attention's P·V on unnormalised weights e, scaled by 1/Σe per
-/// query, instead of a pass that normalises the weights first (kernels::softmax_columns with `inv`).
-struct RowScale {
-    const float* scale = nullptr;
-};
-
 namespace detail {
 
 /// Where a tile's initial values come from, moved to each tile by the loops (at_row, at_col) and
 /// loaded into the accumulators by gemm_block (load); `finish` runs on the finished tile before the
-/// epilogue (a no-op except for ScaleInit). Four policies: BiasInit (the Init modes: 16 bytes, passed
-/// in two registers like the bias pointer and Init it replaces, so the common products cost what they
-/// did), ScaleInit (a RowScale), MatrixInit (a MatrixStart) and OuterInit (whole vectors of columns
-/// only); the last two are passed by reference (SrcArg).
+/// epilogue (Init::row_scale's multiply). Two policies: BiasInit (the Init modes: 16 bytes, passed in
+/// two registers like the bias pointer and Init it replaces, so the common products cost what they
+/// did) and OuterInit (whole vectors of columns only; passed by reference, SrcArg). Each policy is a
+/// whole tree of gemm_block instantiations (a few seconds of g++ -O3 per translation unit, ~20 s of
+/// clang under ASan+UBSan): new ways to start or finish a tile are Init modes, not policies.
 struct BiasInit {
     const float* bias;  ///< Init::bias: at the tile's first column; Init::row_bias: at its first row
     Init init;
     static constexpr bool whole_vectors = false;  ///< true: every column chunk is whole vectors
     template <int MR, int NV>
-    void finish(vfloat (&)[MR][NV]) const {}
+    void finish(vfloat (&c)[MR][NV]) const {
+        if (init != Init::row_scale) return;
+        DMIN_UNROLL
+        for (int r = 0; r < MR; ++r) {
+            const vfloat sr(bias[r]);
+            DMIN_UNROLL
+            for (int v = 0; v < NV; ++v) c[r][v] = c[r][v] * sr;
+        }
+    }
 
-    BiasInit at_row(int m) const { return {init == Init::row_bias ? bias + m : bias, init}; }
+    BiasInit at_row(int m) const { return {init == Init::row_bias || init == Init::row_scale ? bias + m : bias, init}; }
     BiasInit at_col(int n) const { return {init == Init::bias ? bias + n : bias, init}; }
     template <int MR, int NV, bool Full>
     void load(vfloat (&c)[MR][NV], const float* C, int ldc, int last) const {
@@ -117,57 +112,6 @@ struct BiasInit {
                 for (int r = 0; r < MR; ++r)
                     DMIN_UNROLL
                     for (int v = 0; v < NV; ++v) c[r][v] = vfloat(0.0f);
-        }
-    }
-};
-
-struct ScaleInit {
-    const float* scale;  ///< at the tile's first row
-    static constexpr bool whole_vectors = false;
-
-    ScaleInit at_row(int m) const { return {scale + m}; }
-    ScaleInit at_col(int) const { return *this; }
-    template <int MR, int NV, bool Full>
-    void load(vfloat (&c)[MR][NV], const float*, int, int) const {
-        DMIN_UNROLL
-        for (int r = 0; r < MR; ++r)
-            DMIN_UNROLL
-            for (int v = 0; v < NV; ++v) c[r][v] = vfloat(0.0f);
-    }
-    template <int MR, int NV>
-    void finish(vfloat (&c)[MR][NV]) const {
-        DMIN_UNROLL
-        for (int r = 0; r < MR; ++r) {
-            const vfloat sr(scale[r]);
-            DMIN_UNROLL
-            for (int v = 0; v < NV; ++v) c[r][v] = c[r][v] * sr;
-        }
-    }
-};
-
-struct MatrixInit {
-    MatrixStart s;  ///< g and bias at the tile's first row and column
-    static constexpr bool whole_vectors = false;
-    template <int MR, int NV>
-    void finish(vfloat (&)[MR][NV]) const {}
-
-    MatrixInit at_row(int m) const { return {{s.g + static_cast<std::ptrdiff_t>(m) * s.ldg, s.ldg, s.bias}}; }
-    MatrixInit at_col(int n) const { return {{s.g + n, s.ldg, s.bias ? s.bias + n : nullptr}}; }
-    template <int MR, int NV, bool Full>
-    void load(vfloat (&c)[MR][NV], const float*, int, int last) const {
-        constexpr int W = vfloat::size;
-        auto ld = [&](const float* p, int v) { return Full || v + 1 < NV ? vfloat::load(p + v * W) : vfloat::load_first(p + v * W, last, 0.0f); };
-        DMIN_UNROLL
-        for (int r = 0; r < MR; ++r)
-            DMIN_UNROLL
-            for (int v = 0; v < NV; ++v) c[r][v] = ld(s.g + r * s.ldg, v);
-        if (s.bias) {
-            DMIN_UNROLL
-            for (int v = 0; v < NV; ++v) {
-                const vfloat bv = ld(s.bias, v);
-                DMIN_UNROLL
-                for (int r = 0; r < MR; ++r) c[r][v] = c[r][v] + bv;
-            }
         }
     }
 };
@@ -380,9 +324,9 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
     }
 }
 
-/// Init::bias or Init::row_bias without a bias is Init::zero.
+/// Init::bias, Init::row_bias or Init::row_scale without a bias is Init::zero.
 inline BiasInit bias_init(const float* bias, Init init) {
-    return {bias, (init == Init::bias || init == Init::row_bias) && !bias ? Init::zero : init};
+    return {bias, (init == Init::bias || init == Init::row_bias || init == Init::row_scale) && !bias ? Init::zero : init};
 }
 
 }  // namespace detail
@@ -406,20 +350,6 @@ inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float*
     detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
 }
 
-/// C = start + A·B (row-major, as gemm): start.g[r·ldg + j] + start.bias[j] is added in float first,
-/// then A·B in k order, so C has the bits of writing the start into C and calling gemm with
-/// Init::accumulate. start.g may not alias C's rows other than in place (g == C, ldg == ldc).
-inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc, const MatrixStart& start,
-                 Epilogue ep = Epilogue::none) {
-    detail::gemm_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, detail::MatrixInit{start}, ep);
-}
-
-/// C = diag(rs.scale)·(At^T·B) (gemm_tn's operands): row r of the product times rs.scale[r].
-inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc, RowScale rs,
-                    Epilogue ep = Epilogue::none) {
-    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::ScaleInit{rs.scale}, ep);
-}
-
 /// gemm_tn from an OuterSum's initial values: C = s + At^T·B. Each element is still one FMA chain in
 /// k order from its initial value, so C has the bits of writing s into C and calling gemm_tn with
 /// Init::accumulate. Preconditions: N is a multiple of the vector width (whole vectors of columns),
@@ -441,6 +371,7 @@ inline void gemm_reference(int M, int N, int K, const float* A, int lda, const f
             if (init == Init::bias && bias) s = bias[j];
             if (init == Init::row_bias && bias) s = bias[i];
             for (int k = 0; k < K; ++k) s += static_cast<double>(A[i * lda + k]) * B[k * ldb + j];
+            if (init == Init::row_scale && bias) s *= bias[i];
             C[i * ldc + j] = static_cast<float>(ep == Epilogue::relu && s < 0 ? 0.0 : s);
         }
 }

@@ -158,7 +158,7 @@ enum class Blocked { plus_one, excluded };
 /// and then hold NaN with Blocked::excluded: callers never read them.
 /// With `inv` (cols rounded up to whole vectors of floats) the normalisation is left to the caller:
 /// X keeps e = exp(y − max) and inv[c] = 1 / Σ_k e[k][c] (the attention scales P·V's rows by it,
-/// gemm_tn with a RowScale), which saves the third pass over X.
+/// gemm_tn with Init::row_scale), which saves the third pass over X.
 inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, Blocked blocked, bool lower,
                             float* inv = nullptr) {
     constexpr int W = vfloat::size;
