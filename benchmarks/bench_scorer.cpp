@@ -212,9 +212,9 @@ void BM_request(benchmark::State& st, Shape* sh, std::size_t n, int threads) {
     for (int w = 0; w < 2; ++w) one();
     // CPU time is read once per batch of requests lasting about 1 ms, not around every request: reading
     // it is a system call, and on the VM of benchmarks/RESULTS.md a system call slows the ~60 µs of
-    // computation after it by ~5 µs (paper N=1: set_user + score 62 → 67 µs with one before each
-    // request), which inflated the CPU and wall times of short requests (small N=1: 4.6 µs of CPU
-    // against 2.6 µs of wall clock in `dmin bench`). Only a batch's first request follows the call.
+    // computation after it by 4–5 µs (phases/paper/N:1 against phases/paper/N:1/syscall), which
+    // inflated the CPU and wall times of short requests (small N=1: 4.6 µs of CPU against 2.6 µs of
+    // wall clock in `dmin bench`). Only a batch's first request follows the call.
     const auto e0 = clock_type::now();
     one();
     const double est_us = std::chrono::duration<double, std::micro>(clock_type::now() - e0).count();

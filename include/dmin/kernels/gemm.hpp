@@ -65,7 +65,7 @@ namespace detail {
 /// whole tree of gemm_block instantiations (a few seconds of g++ -O3 per translation unit, ~20 s of
 /// clang under ASan+UBSan): new ways to start or finish a tile are Init modes, not policies.
 struct BiasInit {
-    const float* bias;  ///< Init::bias: at the tile's first column; Init::row_bias: at its first row
+    const float* bias;  ///< Init::bias: at the tile's first column; Init::row_bias, Init::row_scale: at its first row
     Init init;
     static constexpr bool whole_vectors = false;  ///< true: every column chunk is whole vectors
     template <int MR, int NV>
