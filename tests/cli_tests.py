@@ -167,9 +167,20 @@ class Bench(unittest.TestCase):
         self.assertEqual((r["candidates"], r["threads"]), (16, 2))
 
     def test_bad_options(self):
-        for argv in [("--threads", "2"), ("--candidates", "0"), ("--candidates", "x"), ("--candidates", "4", "--fill", "2")]:
+        # Each bad option is one line on stderr naming it, status 2, nothing on stdout; values are read
+        # whole ("4junk" is not 4, "2.5" threads is not 2).
+        cases = [(("--threads", "2"), "--candidates"), (("--candidates", "0"), "--candidates"),
+                 (("--candidates", "x"), "--candidates"), (("--candidates", "4junk"), "--candidates: '4junk'"),
+                 (("--candidates", "4", "--threads", "2.5"), "--threads: '2.5'"),
+                 (("--candidates", "4", "--seconds", "0.1x"), "--seconds: '0.1x'"),
+                 (("--candidates", "4", "--seconds", "nan"), "--seconds"), (("--candidates", "4", "--threads", "0"), "--threads"),
+                 (("--candidates", "4", "--fill", "2"), "--fill"), (("--candidates", "4", "--fill", ""), "--fill"),
+                 (("--candidates", "4", "--bogus", "3"), "unknown option --bogus"), (("--candidates",), "pairs")]
+        for argv, says in cases:
             rc, out, err = run("bench", model("tiny_seq_trained"), *argv)
             self.assertEqual((rc, out), (2, ""), argv)
+            self.assertIn(says, err, argv)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
 
 
 if __name__ == "__main__":

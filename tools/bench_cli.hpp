@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -66,6 +68,22 @@ inline double percentile(std::vector<double> v, double q) {
     return v[std::min(i, v.size() - 1)];
 }
 
+/// The whole of option k's value v as a number: "4junk", or "2.5" for an integer option, is an error
+/// (std::stol alone would read 4 and 2).
+template <class T>
+T option_value(const std::string& k, const std::string& v) {
+    std::size_t used = 0;
+    T x{};
+    try {
+        if constexpr (std::is_integral_v<T>) x = static_cast<T>(std::stol(v, &used));
+        else x = static_cast<T>(std::stod(v, &used));
+    } catch (const std::logic_error&) {
+        used = 0;
+    }
+    if (used == 0 || used != v.size()) throw dmin::Error("bench: bad value for " + k + ": '" + v + "'");
+    return x;
+}
+
 inline int bench(const std::vector<std::string>& args) {
     std::string path = args.size() > 1 ? args[1] : "";
     long n = -1, threads = 1;
@@ -73,15 +91,11 @@ inline int bench(const std::vector<std::string>& args) {
     for (std::size_t i = 2; i + 1 < args.size(); i += 2) {
         const auto& k = args[i];
         const auto& v = args[i + 1];
-        try {
-            if (k == "--candidates") n = std::stol(v);
-            else if (k == "--threads") threads = std::stol(v);
-            else if (k == "--seconds") seconds = std::stod(v);
-            else if (k == "--fill") fill = std::stod(v);
-            else throw dmin::Error("unknown option " + k);
-        } catch (const std::logic_error&) {
-            throw dmin::Error("bad value for " + k + ": " + v);
-        }
+        if (k == "--candidates") n = option_value<long>(k, v);
+        else if (k == "--threads") threads = option_value<long>(k, v);
+        else if (k == "--seconds") seconds = option_value<double>(k, v);
+        else if (k == "--fill") fill = option_value<double>(k, v);
+        else throw dmin::Error("bench: unknown option " + k);
     }
     if ((args.size() - 2) % 2 != 0) throw dmin::Error("bench: options come in pairs (--name value)");
     if (n < 1 || n > 10000000) throw dmin::Error("bench: --candidates N (1 .. 10^7) is required");
