@@ -21,6 +21,9 @@ One run does everything, in this order:
      multiple of the floor = factored per-candidate FLOPs (dmin::count_flops) / measured peak, then
      the targets of the performance issue with PASS/FAIL.
 Results also go to BUILD/benchmarks/compare/results.json (and results.md).
+
+PyTorch must run on an optimised BLAS (Debian: libopenblas0-pthread): when the process maps Debian's
+reference BLAS the script stops and says how to install one, unless --allow-reference-blas.
 """
 
 import argparse
