@@ -378,6 +378,29 @@ TEST_CASE("partial vector loads and stores touch only the first n elements", "[k
     }
 }
 
+TEST_CASE("copy_floats copies n floats and writes nothing else", "[kernels]") {
+    // Every length up to three vectors and a bit, from and to unaligned addresses; NaN and -0 copied as they are.
+    constexpr int W = dmin::kernels::vfloat::size;
+    for (int off = 0; off < 3; ++off)
+        for (int n = 0; n <= 3 * W + 3; ++n) {
+            std::vector<float> src(static_cast<std::size_t>(n + 8)), dst(static_cast<std::size_t>(n + 8), 7.0f);
+            for (int i = 0; i < n + 8; ++i) src[static_cast<std::size_t>(i)] = static_cast<float>(i + 1);
+            if (n > 1) src[static_cast<std::size_t>(off + n - 1)] = std::numeric_limits<float>::quiet_NaN();
+            if (n > 2) src[static_cast<std::size_t>(off)] = -0.0f;
+            dmin::kernels::copy_floats(src.data() + off, n, dst.data() + 1);
+            for (int i = 0; i < n + 8; ++i) {
+                INFO("offset " << off << " n=" << n << " i=" << i);
+                const float got = dst[static_cast<std::size_t>(i)];
+                if (i < 1 || i > n) {
+                    REQUIRE(got == 7.0f);
+                } else {
+                    const float want = src[static_cast<std::size_t>(off + i - 1)];
+                    REQUIRE(std::memcmp(&got, &want, sizeof got) == 0);
+                }
+            }
+        }
+}
+
 // A candidate's score must not depend on the batch it is scored in: each C element is one FMA chain
 // in k order whatever M, the column chunking or the loop order, so a row computed alone has the bits
 // it has inside a larger product.

@@ -496,9 +496,8 @@ private:
                     xv[D + d] = kl[d] * zl[d];
                 }
                 if (nv < L) {
-                    std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
-                    std::copy(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, hw.g0 + static_cast<std::ptrdiff_t>(l + 1) * A1,
-                              g + static_cast<std::ptrdiff_t>(v) * A1);
+                    kernels::copy_floats(zl, D, zv + static_cast<std::ptrdiff_t>(v) * D);
+                    kernels::copy_floats(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, A1, g + static_cast<std::ptrdiff_t>(v) * A1);
                 }
             }
             if (nv > 0) kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
@@ -566,7 +565,7 @@ private:
                 float* I = s.interest + static_cast<std::ptrdiff_t>(h) * s.D;
                 if (reference) interest_reference(i, h, I);
                 else interest_fast(i, h, I);
-                std::copy(I, I + s.D, x + interest_offset(i, h));
+                kernels::copy_floats(I, s.D, x + interest_offset(i, h));
             }
             target_x_sum_pool(i, s.t, x);
         }
@@ -597,7 +596,7 @@ private:
         for (const auto& tp : target_pieces_[i]) {
             // A target declared as a request feature has no slot in candidate rows: the request's id.
             const auto id = tp.cand_offset >= 0 ? cid[tp.cand_offset] : ids_[static_cast<std::size_t>(tp.request_offset)];
-            std::copy(tp.table + id * E, tp.table + (id + 1) * E, t + tp.dst);
+            kernels::copy_floats(tp.table + id * E, E, t + tp.dst);
         }
     }
 
@@ -619,7 +618,7 @@ private:
                 for (int d = 0; d < cp.width; ++d) x[cp.offset + d] = v * cp.table[d];
             } else {
                 const auto id = cid[cp.cand_offset];
-                std::copy(cp.table + id * cp.width, cp.table + (id + 1) * cp.width, x + cp.offset);
+                kernels::copy_floats(cp.table + id * cp.width, cp.width, x + cp.offset);
             }
         }
     }
