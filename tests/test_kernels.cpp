@@ -485,7 +485,7 @@ TEST_CASE("vfloat::transpose transposes a size x size block", "[kernels]") {
 TEST_CASE("project_rows_ordered equals a one-row gemm_tn bit for bit", "[kernels]") {
     std::mt19937 rng(6);
     std::uniform_real_distribution<float> u(-2, 2);
-    for (int rows : {1, 2, 4, 5, 7, 8, 15, 16, 17, 21, 50, 100})  // scalar chains for last blocks of < 8 rows
+    for (int rows : {1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 17, 19, 21, 22, 50, 100})  // last blocks of < W/2 rows: scalar chains
         for (int n : {1, 40, 64, 65, 130}) {
             const int ld = n + 3;
             std::vector<float> X(static_cast<size_t>(rows * ld)), w(static_cast<size_t>(n)), Xt(static_cast<size_t>(n * rows + 32));

@@ -8,14 +8,6 @@
 
 #include "dmin/kernels/simd.hpp"
 
-#if defined(__GNUC__) || defined(__clang__)
-// Out of line on purpose: inlined into gemm_rows' dispatch, GCC 12 sometimes keeps the accumulator
-// tile in memory (a load and a store per FMA; measured 4x slower for 6x1 tiles).
-#define DMIN_KERNEL_NOINLINE __attribute__((noinline)) inline
-#else
-#define DMIN_KERNEL_NOINLINE inline
-#endif
-
 // Full unrolling of the loops over a register tile's rows and vectors, requested before GCC's
 // scalar replacement of aggregates runs: without it GCC 12 keeps the accumulator array c[MR][NV] on
 // the stack and copies all of it in and out around the k-loop and the epilogue (~150 extra loads and
@@ -163,6 +155,8 @@ using SrcArg = std::conditional_t<(sizeof(Src) <= 16), Src, const Src&>;
 /// Full: all NV·W columns are inside C (no tail), so every loop bound is a constant and the tile
 /// never leaves the registers; otherwise the last vector holds ncols − (NV−1)·W columns.
 template <int MR, int NV, bool Full, class Src>
+// Out of line on purpose (DMIN_KERNEL_NOINLINE): inlined into gemm_strided's dispatch, GCC 12
+// sometimes kept the accumulator tile in memory (a load and a store per FMA; 4x slower for 6x1 tiles).
 DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb, float* C,
                        int ldc, int ncols, SrcArg<Src> src, Epilogue ep) {
     constexpr int W = vfloat::size;

@@ -13,6 +13,13 @@
 #endif
 #endif
 
+/// A kernel kept out of line (still `inline` for the one-definition rule): see its uses.
+#if defined(__GNUC__) || defined(__clang__)
+#define DMIN_KERNEL_NOINLINE __attribute__((noinline)) inline
+#else
+#define DMIN_KERNEL_NOINLINE inline
+#endif
+
 namespace dmin::kernels {
 
 #if defined(DMIN_SCALAR_KERNELS)
