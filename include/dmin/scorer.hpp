@@ -496,8 +496,9 @@ private:
                     xv[D + d] = kl[d] * zl[d];
                 }
                 if (nv < L) {
-                    kernels::copy_floats(zl, D, zv + static_cast<std::ptrdiff_t>(v) * D);
-                    kernels::copy_floats(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, A1, g + static_cast<std::ptrdiff_t>(v) * A1);
+                    std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
+                    std::copy(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, hw.g0 + static_cast<std::ptrdiff_t>(l + 1) * A1,
+                              g + static_cast<std::ptrdiff_t>(v) * A1);
                 }
             }
             if (nv > 0) kernels::gemm(nv, A1, 2 * D, x, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);

@@ -154,9 +154,9 @@ using SrcArg = std::conditional_t<(sizeof(Src) <= 16), Src, const Src&>;
 /// `src` (BiasInit or OuterInit) is already at this tile.
 /// Full: all NV·W columns are inside C (no tail), so every loop bound is a constant and the tile
 /// never leaves the registers; otherwise the last vector holds ncols − (NV−1)·W columns.
+/// Out of line on purpose (DMIN_KERNEL_NOINLINE): inlined into gemm_strided's dispatch, GCC 12
+/// sometimes kept the accumulator tile in memory (a load and a store per FMA; 4x slower for 6x1 tiles).
 template <int MR, int NV, bool Full, class Src>
-// Out of line on purpose (DMIN_KERNEL_NOINLINE): inlined into gemm_strided's dispatch, GCC 12
-// sometimes kept the accumulator tile in memory (a load and a store per FMA; 4x slower for 6x1 tiles).
 DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb, float* C,
                        int ldc, int ncols, SrcArg<Src> src, Epilogue ep) {
     constexpr int W = vfloat::size;

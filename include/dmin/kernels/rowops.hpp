@@ -371,7 +371,7 @@ inline void project_rows_ordered(const float* X, int rows, int n, int ld, const 
     float res[W];
     for (int r0 = 0; r0 < rows; r0 += W) {
         const int m = std::min(W, rows - r0);
-        if (2 * m < W) {  // a few rows (m < 8): scalar chains, cheaper than filling a whole transposed block
+        if (2 * m < W) {  // a few rows (m < W/2 ≤ 7): scalar chains, cheaper than filling a whole transposed block
             const float* x = X + static_cast<std::ptrdiff_t>(r0) * ld;
             switch (m) {
                 case 1: detail::project_rows_chains<1>(x, ld, n, w, b, out + r0); break;
