@@ -12,7 +12,7 @@
 // BM_dnn_cold/<shape>/<layout>/M: the DNN's hidden layers (candidate part of the first one) as
 // nn::Linear on M rows with their weights coming from L3, as in a request: copies of the weights
 // (≥ 4 MB in all) are used in turn, so every iteration finds its copy evicted from L2. layout: W^T
-// row-major [in, out] or in the column panels the model uses (Model::kDnnPanel).
+// row-major [in, out] or in the column panels the model uses (layers::kDnnPanel).
 #include <benchmark/benchmark.h>
 
 #include <dmin/aligned.hpp>
@@ -86,8 +86,8 @@ void BM_dnn_cold(benchmark::State& st) {
         float* p = store.back().data();
         for (std::size_t l = 0; l + 1 < dims.size(); ++l) {
             dmin::nn::Linear lin{dims[l], dims[l + 1], p, p + dims[l] * dims[l + 1]};
+            if (st.range(2) != 0) dmin::nn::pack_panels(lin, p, dmin::layers::kDnnPanel);
             p += dims[l] * dims[l + 1] + dims[l + 1] + 32;
-            if (st.range(2) != 0) lin.pack_panels(dmin::Model<>::kDnnPanel);
             nets[c].push_back(lin);
         }
     }

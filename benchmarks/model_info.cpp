@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
                     "\"parameters\": %zu, \"file_weight_bytes\": %zu, \"resident_bytes\": %zu, \"model_heap_bytes\": %zu, "
                     "\"scorer_heap_bytes\": %zu, \"sizeof_scorer\": %zu, \"simd\": \"%s\"}\n",
                     argv[1], s.embedding_dim, b.D, b.L, b.H, b.P, b.A1, dnn.c_str(), s.dnn_input_dim,
-                    model.dnn_candidate_width(), valid, fl.user, fl.per_candidate, model.parameter_count(),
+                    model.dnn().candidate_width, valid, fl.user, fl.per_candidate, model.parameter_count(),
                     model.file_weight_bytes(), model.resident_bytes(), h1 - h0, scorer_heap,
                     sizeof(dmin::Scorer<dmin::Model<>>), dmin::kernels::simd_arch_name().c_str());
     } catch (const std::exception& e) {

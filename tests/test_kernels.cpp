@@ -437,7 +437,7 @@ TEST_CASE("a Linear in column panels has the bits of the row-major one, whole an
                 std::vector<float> packed(w);
                 const dmin::nn::Linear rowmajor{in, out, w.data(), bias.data()};
                 dmin::nn::Linear panels{in, out, packed.data(), bias.data()};
-                panels.pack_panels(panel);
+                dmin::nn::pack_panels(panels, packed.data(), panel);
                 REQUIRE(panels.panel == (out > panel ? panel : 0));
                 for (int k = 0; k < in; ++k)
                     for (int j = 0; j < out; ++j) REQUIRE(panels.at(k, j) == rowmajor.at(k, j));

@@ -26,8 +26,8 @@ FlopCount count_flops(const M& model, int valid) {
         mlp += 2.0 * units.back();
         c.per_candidate += H * (2 * D * D + 2 * D * A1 + nv * (2 * D * A1 + A1 + mlp) + 2 * nv * D);
     }
-    const auto& dnn = model.dnn();
-    const int cw = model.dnn_candidate_width();
+    const auto& dnn = model.dnn().mlp;
+    const int cw = model.dnn().candidate_width;
     if (!dnn.hidden.empty()) {
         c.user += 2.0 * (s.dnn_input_dim - cw) * dnn.hidden[0].lin.out;
         c.per_candidate += 2.0 * cw * dnn.hidden[0].lin.out;

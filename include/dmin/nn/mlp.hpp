@@ -20,8 +20,8 @@ namespace dmin::nn {
 /// result bit: every output is still one FMA chain in k order (kernels::gemm).
 struct Linear {
     int in = 0, out = 0;
-    float* wt = nullptr;  ///< [in, out] or panels (above); mutable only while the model is being built
-    float* b = nullptr;   ///< [out] or null
+    const float* wt = nullptr;  ///< [in, out] or panels (above)
+    const float* b = nullptr;   ///< [out] or null
     int panel = 0;        ///< 0: wt is [in, out] row-major; else the column-panel width
 
     /// Y[rows×out] = X[rows×in]·W^T + b (then the epilogue).
@@ -43,21 +43,25 @@ struct Linear {
     }
 
     /// W^T[k][j] in either layout (tests, load-time transformations).
-    float& at(int k, int j) const {
-        if (panel <= 0) return wt[static_cast<std::ptrdiff_t>(k) * out + j];
+    std::ptrdiff_t index(int k, int j) const {
+        if (panel <= 0) return static_cast<std::ptrdiff_t>(k) * out + j;
         const int j0 = j / panel * panel, w = std::min(panel, out - j0);
-        return wt[static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k) * w + (j - j0)];
+        return static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k) * w + (j - j0);
     }
-
-    /// Rearranges a row-major W^T into column panels of width p (a no-op when out <= p).
-    void pack_panels(int p) {
-        if (panel != 0 || p <= 0 || out <= p) return;
-        std::vector<float> tmp(wt, wt + static_cast<std::ptrdiff_t>(in) * out);
-        panel = p;
-        for (int k = 0; k < in; ++k)
-            for (int j = 0; j < out; ++j) at(k, j) = tmp[static_cast<std::size_t>(k) * static_cast<std::size_t>(out) + static_cast<std::size_t>(j)];
-    }
+    float at(int k, int j) const { return wt[index(k, j)]; }
 };
+
+/// Rearranges the row-major W^T of `lin` into column panels of width p (a no-op when out <= p).
+/// `storage` is the writable memory lin.wt views: the model's weights are only written while it loads.
+inline void pack_panels(Linear& lin, float* storage, int p) {
+    assert(storage == lin.wt);
+    if (lin.panel != 0 || p <= 0 || lin.out <= p) return;
+    std::vector<float> tmp(storage, storage + static_cast<std::ptrdiff_t>(lin.in) * lin.out);
+    lin.panel = p;
+    for (int k = 0; k < lin.in; ++k)
+        for (int j = 0; j < lin.out; ++j)
+            storage[lin.index(k, j)] = tmp[static_cast<std::size_t>(k) * static_cast<std::size_t>(lin.out) + static_cast<std::size_t>(j)];
+}
 
 /// One hidden layer of an MLP_Block: Linear (BatchNorm folded in) then an activation.
 struct Hidden {

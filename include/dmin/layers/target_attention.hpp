@@ -1,0 +1,361 @@
+// dmin/layers/target_attention.hpp — the target-aware attention unit of one interest head: a candidate's
+// target embedding attends over z_h through an MLP on [q, z, q−z, q⊙z]; the interest is Σ_l softmax · z_l.
+// Holds the load-time rewrite that factorises it, the per-user terms, and three per-candidate paths:
+// FuxiCTR's form (the oracle), one candidate, and 16 candidates in SIMD lanes.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "dmin/kernels/gemm.hpp"
+#include "dmin/kernels/rowops.hpp"
+#include "dmin/layers/self_attention.hpp"
+#include "dmin/nn/mlp_block.hpp"
+
+namespace dmin::layers {
+
+/// One head's target attention. The attention MLP's first layer is rewritten at load from
+/// [Wa; Wb; Wc; Wd]^T (acting on [q, z, q−z, q⊙z]) to [Wa+Wc; Wb−Wc; Wd; Wc]^T: fed [q, z, q⊙z, 0] it is
+/// FuxiCTR's layer up to the rounding of the sums (q·Wa + z·Wb + (q−z)·Wc = q·(Wa+Wc) + z·(Wb−Wc)), and
+/// the factorisation (DESIGN §2) reads its blocks in place: a1(l, c) = u_c·(Wa+Wc)^T + (u_c ⊙ z_l)·Wd^T + g_l.
+struct TargetAttentionWeights {
+    const float* pos_emb = nullptr;  ///< [L, P] or null
+    nn::Linear w_proj;               ///< [(D+P) → D]; transposed rows 0..D-1 act on t, D.. on pos_emb
+    nn::Mlp attn;                    ///< over [q, z, q⊙z, 0] (4D wide) → … → 1, first layer rewritten
+    const float* k = nullptr;        ///< [L, D]  k_l = W_p·p_l + b_proj (0 without position embedding)
+    const float* wac = nullptr;      ///< [D, A1] (W_a + W_c)^T
+    const float* wbcd = nullptr;     ///< [2D, A1] [(W_b − W_c)^T; W_d^T]: the per-user terms are one product
+    const float* wd = nullptr;       ///< [D, A1] W_d^T (rows D..2D of wbcd)
+    const float* g0 = nullptr;       ///< [L, A1] k_l·(W_a + W_c)^T + b_1
+};
+
+/// Candidates whose attention runs together, one per SIMD lane (TargetAttention::lanes).
+inline constexpr int kTargetLanes = 16;
+/// Sequence positions per column chunk of the lane layout: the chunk's activations (A1 + A2 rows ×
+/// kTargetChunk·kTargetLanes columns) stay in L1 between the MLP's layers. Five positions are five zmm
+/// vectors, one 5 × 5 register tile wide (kernels::kFiveByFive), and L = 5, 50, 100 split without a
+/// short chunk.
+inline constexpr int kTargetChunk = 5;
+
+/// Per-branch state of the target attention: the per-user terms of every head and the scratch of
+/// the per-candidate paths.
+struct TargetAttentionWorkspace {
+    float *g, *zv, *zmean, *xu;  ///< per user: [H][L][A1], [H][L][D], [H][D]; xu: [L][2D] scratch
+    const float* zp = nullptr;   ///< z's valid rows per head, packed: zv, or z itself when none is padding
+    int nv = 0;                  ///< valid (non-padding) positions
+    std::vector<int> valid;      ///< their indices, ascending
+    float *t, *tu, *a0, *w, *interest;       ///< one candidate: [D], [D], [A1], [H][L], [H][D]
+    float *q_in, *q, *feat;                  ///< the reference path: [L][D+P], [L][D], [L][4D]
+    float *tile_x, *tile_a, *tile_b, *tile_e;  ///< one candidate's MLP rows: [L][D], [L][att_w]², [L]
+    float *lane_t, *lane_u, *lane_i, *lane_a0, *lane_e, *lane_x;  ///< lanes: [D|D|D|A1|L][lanes], [D][chunk]
+    float* lane_h[2];                                             ///< lanes: [att_w][chunk] each
+    int att_w = 1;                                                ///< widest attention-MLP layer
+
+    template <class A>
+    void carve(A& a, const BranchDims& d, int widest) {
+        const auto L = static_cast<std::size_t>(d.L), D = static_cast<std::size_t>(d.D), H = static_cast<std::size_t>(d.H);
+        const auto A1 = static_cast<std::size_t>(d.A1), P = static_cast<std::size_t>(d.P);
+        att_w = widest;
+        const auto aw = static_cast<std::size_t>(widest), lanes = std::size_t{kTargetLanes}, chunk = std::size_t{kTargetChunk * kTargetLanes};
+        g = a.take(H * L * A1); zv = a.take(H * L * D); zmean = a.take(H * D); xu = a.take(L * 2 * D);
+        t = a.take(D); tu = a.take(D); a0 = a.take(A1); w = a.take(H * L); interest = a.take(H * D);
+        q_in = a.take(L * (D + P)); q = a.take(L * D); feat = a.take(L * 4 * D);
+        tile_x = a.take(L * D); tile_a = a.take(L * aw); tile_b = a.take(L * aw); tile_e = a.take(L);
+        lane_t = a.take(D * lanes); lane_u = a.take(D * lanes); lane_i = a.take(D * lanes); lane_a0 = a.take(A1 * lanes);
+        lane_e = a.take(L * lanes); lane_x = a.take(D * chunk);
+        lane_h[0] = a.take(aw * chunk); lane_h[1] = a.take(aw * chunk);
+        valid.resize(L);
+    }
+};
+
+template <class S>
+class TargetAttention {
+public:
+    static constexpr int kLanes = kTargetLanes;
+    static constexpr int kChunk = kTargetChunk;
+
+    static std::string prefix(std::size_t branch, int h) {
+        return "multi_interest_extractor." + std::to_string(branch) + ".target_attention." + std::to_string(h);
+    }
+    static nn::MlpConfig mlp_config(const ModelSpec& s, int D) {
+        return {4 * D, s.attention_units, s.attention_acts, s.attention_dropout, false, false};
+    }
+
+    static void expect(const ModelSpec& s, std::size_t branch, int h, std::vector<ExpectedTensor>& out) {
+        const auto p = prefix(branch, h);
+        const int D = s.branches[branch].D, L = s.branches[branch].L, P = s.pos_emb_dim;
+        if (s.use_pos_emb) {
+            out.push_back({p + ".pos_emb", {L, P}});
+            out.push_back({p + ".W_proj.weight", {D, D + P}});
+            out.push_back({p + ".W_proj.bias", {D}});
+        }
+        nn::expect_mlp(out, p + ".attn_mlp", mlp_config(s, D));
+    }
+
+    /// Floats of load-time derived tensors (k, g0) one head needs, taken from `a`.
+    template <class A>
+    static void take_derived(A& a, const BranchDims& d, float** k, float** g0) {
+        *k = a.take(static_cast<std::size_t>(d.L) * static_cast<std::size_t>(d.D));
+        *g0 = a.take(static_cast<std::size_t>(d.L) * static_cast<std::size_t>(d.A1));
+    }
+
+    /// Reads head h's tensors, rewrites the first layer, and precomputes k and g0 into `derived`.
+    template <class A>
+    static TargetAttentionWeights prepare(const ModelSpec& s, std::size_t branch, int h, const BranchDims& d,
+                                          const nn::TensorSource& w, A& derived) {
+        const auto p = prefix(branch, h);
+        const int D = d.D;
+        TargetAttentionWeights t;
+        if (s.use_pos_emb) {
+            t.pos_emb = w.get(p + ".pos_emb");
+            t.w_proj = w.linear(p + ".W_proj.weight", p + ".W_proj.bias", D + d.P, D);
+        }
+        t.attn = nn::build_mlp(w, p + ".attn_mlp", mlp_config(s, D));
+        float *k, *g0;
+        take_derived(derived, d, &k, &g0);
+        t.k = k;
+        t.g0 = g0;
+        if (!t.attn.hidden.empty()) {
+            const int A1 = d.A1;
+            float* w1 = w.get(nn::mlp_key(p + ".attn_mlp", 0, "weight"));  // the storage attn.hidden[0] views
+            rewrite_first_layer(w1, static_cast<std::ptrdiff_t>(D) * A1);
+            t.wac = w1;
+            t.wbcd = w1 + static_cast<std::ptrdiff_t>(D) * A1;
+            t.wd = w1 + 2 * static_cast<std::ptrdiff_t>(D) * A1;
+            if (t.pos_emb)  // k_l = p_l·Wp^T + b_proj
+                kernels::gemm(d.L, D, d.P, t.pos_emb, d.P, t.w_proj.wt + static_cast<std::ptrdiff_t>(D) * D, D, k, D, t.w_proj.b,
+                              kernels::Init::bias);
+            kernels::gemm(d.L, A1, D, k, D, t.wac, A1, g0, A1, t.attn.hidden[0].lin.b, kernels::Init::bias);
+        }
+        return t;
+    }
+
+    using Workspace = TargetAttentionWorkspace;
+
+    /// The per-user terms of every head from z ([H][L][D]); `valid`/`nv` must describe the sequence.
+    static void user_terms(const std::vector<TargetAttentionWeights>& heads, const BranchDims& d, const float* z, Workspace& ws) {
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D);
+        ws.zp = ws.nv == L ? z : ws.zv;
+        for (std::size_t h = 0; h < heads.size(); ++h) {
+            const float* zh = z + static_cast<std::ptrdiff_t>(h) * L * D;
+            if (ws.nv == 0) mean_rows(zh, L, D, ws.zmean + static_cast<std::ptrdiff_t>(h) * D);
+            head_user_terms(heads[h], d, zh, static_cast<int>(h), ws);
+        }
+    }
+
+    /// Head h's interest I ([D]) for the target embedding in ws.t, factorised (valid positions only, one
+    /// A1×D product per position); its attention weights go to ws.w's row h.
+    static void one(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws, int h, float* I) {
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), nv = ws.nv;
+        float* w = ws.w + static_cast<std::ptrdiff_t>(h) * L;
+        if (nv == 0) {  // all padding: every score is −1e9, softmax is uniform → mean of z
+            std::copy(ws.zmean + static_cast<std::ptrdiff_t>(h) * D, ws.zmean + static_cast<std::ptrdiff_t>(h + 1) * D, I);
+            std::fill(w, w + L, 1.0f / static_cast<float>(L));
+            return;
+        }
+        const float* u = project_target(hw, d, ws);
+        first_layer_rows(hw, d, ws, h, u);
+        const float* cur = hidden_rows(hw, nv, ws);
+        // Ordered projection and softmax: bit-identical to lanes(), so a candidate's score does not depend
+        // on whether it was scored alone or in a group.
+        hw.attn.project_out_ordered(nv, cur, ws.att_w, ws.tile_e);
+        kernels::softmax_ordered(ws.tile_e, nv);
+        std::fill(w, w + L, 0.0f);
+        for (int v = 0; v < nv; ++v) w[ws.valid[static_cast<std::size_t>(v)]] = ws.tile_e[v];
+        const float* zv = ws.zp + static_cast<std::ptrdiff_t>(h) * L * D;
+        kernels::gemm(1, D, nv, ws.tile_e, nv, zv, D, I, D);  // I = Σ_v e_v · z_v
+    }
+
+    /// Head h's interests for n candidates at once, feature-major with one candidate per SIMD lane: the
+    /// target embeddings are in ws.lane_t ([D][kLanes]); activations are [units][position·kLanes + lane].
+    /// Layer 1 is Wd·(u_c ⊙ z_v) on top of g_v + a0_c, the MLP runs on column chunks of kChunk positions
+    /// that stay in L1, the softmax over positions is lane-wise, and I_c = Σ_v e_v,c z_v is one product.
+    /// Writes I_c to x + c·ldx for c < n.
+    static void lanes(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws, int h, int n, float* x, int ldx) {
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), A1 = dim_or<S::A1>(d.A1), nv = ws.nv;
+        if (nv == 0) {  // all padding: the interest is the mean of z (see one())
+            const float* zm = ws.zmean + static_cast<std::ptrdiff_t>(h) * D;
+            for (int c = 0; c < n; ++c) std::copy(zm, zm + D, x + static_cast<std::ptrdiff_t>(c) * ldx);
+            return;
+        }
+        const float* ut = ws.lane_t;  // u_c = W_t·t_c and a0_c = (Wa+Wc)·u_c for all lanes
+        if (hw.pos_emb) {
+            kernels::gemm_tn(D, kLanes, D, hw.w_proj.wt, D, ws.lane_t, kLanes, ws.lane_u, kLanes);
+            ut = ws.lane_u;
+        }
+        kernels::gemm_tn(A1, kLanes, D, hw.wac, A1, ut, kLanes, ws.lane_a0, kLanes);
+        for (int p0 = 0; p0 < nv; p0 += kChunk) lane_chunk(hw, d, ws, h, p0, ut);
+        const float* zv = ws.zp + static_cast<std::ptrdiff_t>(h) * L * D;
+        kernels::softmax_lanes(ws.lane_e, nv, kLanes);
+        kernels::gemm_tn(D, kLanes, nv, zv, D, ws.lane_e, kLanes, ws.lane_i, kLanes);  // I^T = Z^T·E
+        kernels::transpose(ws.lane_i, kLanes, D, n, x, ldx);                          // row c: candidate c's interest
+    }
+
+    /// FuxiCTR's TargetAttention for the target embedding in ws.t: q_l = W_proj[t; p_l] + b, the MLP over
+    /// [q, z, q−z, q⊙z] for all L (in the rewritten form [q, z, q⊙z, 0]), −1e9 on padding (pad[l] = 1),
+    /// softmax over L, weighted sum of z. The oracle of one() and lanes(); slow.
+    static void reference(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws, int h, const float* zh,
+                          const float* pad, float* I) {
+        const int L = d.L, D = d.D;
+        project_queries(hw, d, ws);
+        for (int l = 0; l < L; ++l) {
+            const float* q = ws.q + static_cast<std::ptrdiff_t>(l) * D;
+            const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
+            float* f = ws.feat + static_cast<std::ptrdiff_t>(l) * 4 * D;
+            for (int e = 0; e < D; ++e) {
+                f[e] = q[e];
+                f[D + e] = zl[e];
+                f[2 * D + e] = q[e] * zl[e];
+                f[3 * D + e] = 0.0f;
+            }
+        }
+        float* w = ws.w + static_cast<std::ptrdiff_t>(h) * L;
+        hw.attn.forward_from(0, L, ws.feat, 4 * D, ws.tile_a, ws.tile_b, ws.att_w, w);
+        for (int l = 0; l < L; ++l)
+            if (pad[l] != 0.0f) w[l] = -1e9f;
+        kernels::softmax(w, L);
+        std::fill(I, I + D, 0.0f);
+        for (int l = 0; l < L; ++l)
+            for (int e = 0; e < D; ++e) I[e] += w[l] * zh[static_cast<std::ptrdiff_t>(l) * D + e];
+    }
+
+private:
+    /// [Wa; Wb; Wc; Wd] → [Wa+Wc; Wb−Wc; Wd; Wc] in place (blocks of `blk` floats; no second copy).
+    static void rewrite_first_layer(float* w1, std::ptrdiff_t blk) {
+        for (std::ptrdiff_t e = 0; e < blk; ++e) {
+            const float wc = w1[2 * blk + e];
+            w1[e] += wc;
+            w1[blk + e] -= wc;
+            w1[2 * blk + e] = w1[3 * blk + e];
+            w1[3 * blk + e] = wc;
+        }
+    }
+
+    static void mean_rows(const float* zh, int L, int D, float* zm) {
+        std::fill(zm, zm + D, 0.0f);
+        for (int l = 0; l < L; ++l) nn::add_rows<S::D>(zm, D, zh + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
+        for (int e = 0; e < D; ++e) zm[e] /= static_cast<float>(L);
+    }
+
+    /// g_l = g0_l + [z_l, k_l ⊙ z_l]·[Wb−Wc; Wd]^T for the valid positions (packed), as one product with
+    /// K = 2D; the valid rows of z_h are packed into zv too (unless every position is valid: then zp is z
+    /// itself, and g0 is copied in one piece).
+    static void head_user_terms(const TargetAttentionWeights& hw, const BranchDims& d, const float* zh, int h, Workspace& ws) {
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), A1 = dim_or<S::A1>(d.A1), nv = ws.nv;
+        float* g = ws.g + static_cast<std::ptrdiff_t>(h) * L * A1;
+        float* zv = ws.zv + static_cast<std::ptrdiff_t>(h) * L * D;
+        if (nv == L) std::copy(hw.g0, hw.g0 + static_cast<std::ptrdiff_t>(L) * A1, g);
+        for (int v = 0; v < nv; ++v) {
+            const int l = ws.valid[static_cast<std::size_t>(v)];
+            const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
+            const float* kl = hw.k + static_cast<std::ptrdiff_t>(l) * D;
+            float* xv = ws.xu + static_cast<std::ptrdiff_t>(v) * 2 * D;
+            for (int e = 0; e < D; ++e) {
+                xv[e] = zl[e];
+                xv[D + e] = kl[e] * zl[e];
+            }
+            if (nv < L) {
+                std::copy(zl, zl + D, zv + static_cast<std::ptrdiff_t>(v) * D);
+                std::copy(hw.g0 + static_cast<std::ptrdiff_t>(l) * A1, hw.g0 + static_cast<std::ptrdiff_t>(l + 1) * A1,
+                          g + static_cast<std::ptrdiff_t>(v) * A1);
+            }
+        }
+        if (nv > 0) kernels::gemm(nv, A1, 2 * D, ws.xu, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
+    }
+
+    /// u = W_t·t (the target part of W_proj; t itself without position embeddings), a0 = u·(Wa+Wc)^T.
+    static const float* project_target(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws) {
+        const int D = dim_or<S::D>(d.D), A1 = dim_or<S::A1>(d.A1);
+        const float* u = ws.t;
+        if (hw.pos_emb) {
+            kernels::gemm(1, D, D, ws.t, D, hw.w_proj.wt, D, ws.tu, D);
+            u = ws.tu;
+        }
+        kernels::gemm(1, A1, D, u, D, hw.wac, A1, ws.a0, A1);
+        return u;
+    }
+
+    /// The first attention layer's rows for the valid positions: act(g_v + a0 + (u ⊙ z_v)·Wd^T).
+    static void first_layer_rows(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws, int h, const float* u) {
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), A1 = dim_or<S::A1>(d.A1), nv = ws.nv;
+        const float* g = ws.g + static_cast<std::ptrdiff_t>(h) * L * A1;
+        const float* zv = ws.zp + static_cast<std::ptrdiff_t>(h) * L * D;
+        const float* __restrict a0 = ws.a0;
+        for (int v = 0; v < nv; ++v) {
+            const float* __restrict zl = zv + static_cast<std::ptrdiff_t>(v) * D;
+            float* __restrict x = ws.tile_x + static_cast<std::ptrdiff_t>(v) * D;
+            for (int e = 0; e < D; ++e) x[e] = u[e] * zl[e];
+            float* __restrict a = ws.tile_a + static_cast<std::ptrdiff_t>(v) * ws.att_w;
+            const float* __restrict gl = g + static_cast<std::ptrdiff_t>(v) * A1;
+            for (int j = 0; j < A1; ++j) a[j] = gl[j] + a0[j];
+        }
+        const auto& h1 = hw.attn.hidden[0];
+        kernels::gemm(nv, A1, D, ws.tile_x, D, hw.wd, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
+        h1.finish(nv, ws.tile_a, ws.att_w);
+    }
+
+    /// The remaining hidden layers on rows, ping-pong between tile_b and tile_a; returns the last output.
+    static const float* hidden_rows(const TargetAttentionWeights& hw, int nv, Workspace& ws) {
+        const float* cur = ws.tile_a;
+        float* bufs[2] = {ws.tile_b, ws.tile_a};
+        int which = 0;
+        for (std::size_t k = 1; k < hw.attn.hidden.size(); ++k) {
+            hw.attn.hidden[k].forward(nv, cur, ws.att_w, bufs[which], ws.att_w);
+            cur = bufs[which];
+            which ^= 1;
+        }
+        return cur;
+    }
+
+    /// One column chunk of lanes(): positions [p0, p0 + kChunk) of all lanes through the MLP into lane_e.
+    static void lane_chunk(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws, int h, int p0, const float* ut) {
+        using kernels::vfloat;
+        constexpr int W = vfloat::size;
+        static_assert(kLanes % W == 0, "kLanes must be a whole number of vectors");
+        constexpr int ld = kChunk * kLanes;
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), A1 = dim_or<S::A1>(d.A1);
+        const int np = std::min(kChunk, ws.nv - p0), cols = np * kLanes;
+        const float* zv = ws.zp + static_cast<std::ptrdiff_t>(h) * L * D;
+        for (int q = 0; q < np; ++q) {
+            const float* zl = zv + static_cast<std::ptrdiff_t>(p0 + q) * D;
+            for (int e = 0; e < D; ++e) {
+                const vfloat ze(zl[e]);
+                for (int w = 0; w < kLanes; w += W) (vfloat::load(ut + e * kLanes + w) * ze).store(ws.lane_x + e * ld + q * kLanes + w);
+            }
+        }
+        // Layer 1 starts from a0_c + g_v inside the register tiles (h1[j][q·kLanes + c] = a0[j][c] + g[p0 + q][j]).
+        const float* g = ws.g + static_cast<std::ptrdiff_t>(h) * L * A1;
+        const kernels::OuterSum a0_g{ws.lane_a0, kLanes, g + static_cast<std::ptrdiff_t>(p0) * A1, A1, kLanes};
+        const auto& mlp = hw.attn;
+        const auto& first = mlp.hidden[0];
+        float* h1 = ws.lane_h[0];
+        kernels::gemm_tn(A1, cols, D, hw.wd, A1, ws.lane_x, ld, h1, ld, a0_g, first.epilogue());
+        first.finish_units(cols, h1, ld);
+        const float* cur = h1;
+        int which = 1;
+        for (std::size_t k = 1; k < mlp.hidden.size(); ++k) {
+            mlp.hidden[k].forward_units(cols, cur, ld, ws.lane_h[which], ld);
+            cur = ws.lane_h[which];
+            which ^= 1;
+        }
+        kernels::gemm_tn(1, cols, mlp.head.in, mlp.head.wt, 1, cur, ld, ws.lane_e + p0 * kLanes, cols, mlp.head.b, kernels::Init::row_bias);
+    }
+
+    /// q_l = W_proj·[t; p_l] + b for every position (t alone without position embeddings), into ws.q.
+    static void project_queries(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws) {
+        const int L = d.L, D = d.D, P = d.P;
+        if (!hw.pos_emb) {
+            for (int l = 0; l < L; ++l) std::copy(ws.t, ws.t + D, ws.q + static_cast<std::ptrdiff_t>(l) * D);
+            return;
+        }
+        for (int l = 0; l < L; ++l) {
+            float* row = ws.q_in + static_cast<std::ptrdiff_t>(l) * (D + P);
+            std::copy(ws.t, ws.t + D, row);
+            std::copy(hw.pos_emb + static_cast<std::ptrdiff_t>(l) * P, hw.pos_emb + static_cast<std::ptrdiff_t>(l + 1) * P, row + D);
+        }
+        hw.w_proj.forward(L, ws.q_in, D + P, ws.q, D);
+    }
+};
+
+}  // namespace dmin::layers

@@ -1,0 +1,193 @@
+// dmin/load.hpp — dmin::load: read and validate a weights file, let each layer prepare its weights, replay
+// the stored reference pair, return a const Model.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dmin/error.hpp"
+#include "dmin/io/json.hpp"
+#include "dmin/io/safetensors.hpp"
+#include "dmin/model.hpp"
+#include "dmin/selftest.hpp"
+
+namespace dmin {
+
+/// Options for dmin::load.
+struct LoadOptions {
+    /// Replay the reference pair stored in the file (one reference forward pass per stored sample) and
+    /// throw if a prediction differs beyond its tolerance. A file without a pair loads unverified.
+    bool self_test = true;
+    /// Embedding tables larger than this many bytes are used in place through a read-only private
+    /// memory mapping of the file instead of being copied (0 = map every table; SIZE_MAX = copy all).
+    /// A mapped file must not be modified in place while the model lives (replacing it by rename is safe).
+    std::uint64_t map_tables_larger_than = std::uint64_t{256} << 20;
+};
+
+/// Every tensor a spec requires, with its shape, in a stable order: each layer names its own.
+inline std::vector<ExpectedTensor> expected_tensors(const ModelSpec& s) {
+    using S = dynamic_shape;
+    std::vector<ExpectedTensor> out;
+    layers::Embedding::expect(s, out);
+    for (std::size_t i = 0; i < s.branches.size(); ++i) {
+        if (s.use_behavior_refiner) layers::BehaviorRefiner<S>::expect(s, i, out);
+        layers::InterestHeads<S>::expect(s, i, out);
+        for (int h = 0; h < s.num_heads; ++h) layers::TargetAttention<S>::expect(s, i, h, out);
+    }
+    layers::Dnn::expect(s, out);
+    return out;
+}
+
+namespace detail {
+
+/// The steps of dmin::load, each on the Model under construction (Model's friend).
+struct Loader {
+    template <class M>
+    static M load(const std::string& path, const LoadOptions& options) {
+        io::SafetensorsFile file(path);
+        M m;
+        read_metadata<typename M::shape>(file, m);
+        check_tensors(file, m.spec_);
+        const nn::TensorSource tensors(read_tensors(file, options, m));
+        build_layers(tensors, m);
+        if (options.self_test && !m.reference_.empty()) self_test(m);
+        return m;
+    }
+
+private:
+    template <class S, class M>
+    static void read_metadata(const io::SafetensorsFile& file, M& m) {
+        const std::string& path = file.path();
+        auto it = file.metadata().find("format");
+        if (it == file.metadata().end() || it->second != "dmin") fail(path, ": not a dmin weights file (__metadata__.format must be \"dmin\")");
+        const std::string& v = file.meta("format_version");
+        if (v != "1") fail(path, ": format_version ", v, " is not supported by this dmin (expected 1)");
+        m.spec_ = parse_spec(io::parse_strict(file.meta("spec"), path + ": spec"), path + ": spec");
+        if (auto mism = shape_mismatches<S>(m.spec_); !mism.empty()) {
+            std::string msg = path + ": the file does not fit the compile-time shape: ";
+            for (std::size_t i = 0; i < mism.size(); ++i) msg += (i ? "; " : "") + mism[i];
+            throw Error(msg + " (use " + shape_type_for(m.spec_) + " or dmin::dynamic_shape)");
+        }
+        if (auto r = file.metadata().find("reference"); r != file.metadata().end()) m.reference_ = r->second;
+        if (auto voc = file.metadata().find("vocab"); voc != file.metadata().end()) {
+            m.vocab_ = voc->second;
+            m.vocabularies_ = Vocabularies(m.vocab_, m.spec_);
+        }
+    }
+
+    /// Every expected tensor present with its shape; nothing extra. Reports all problems at once.
+    static void check_tensors(const io::SafetensorsFile& file, const ModelSpec& s) {
+        std::vector<std::string> problems;
+        std::map<std::string, bool> wanted;
+        for (const auto& e : expected_tensors(s)) {
+            wanted[e.name] = true;
+            const auto* t = file.find(e.name);
+            if (!t) problems.push_back("missing tensor " + e.name + " (expected shape " + shape_str(e.shape) + ")");
+            else if (t->shape != e.shape)
+                problems.push_back("tensor " + e.name + ": expected shape " + shape_str(e.shape) + ", found " + shape_str(t->shape));
+        }
+        for (const auto& t : file.tensors())
+            if (!wanted.count(t.name)) problems.push_back("unexpected tensor " + t.name + " (not used by the spec)");
+        if (problems.empty()) return;
+        std::string msg = file.path() + ": ";
+        for (std::size_t i = 0; i < problems.size(); ++i) msg += (i ? "; " : "") + problems[i];
+        throw Error(msg);
+    }
+
+    /// Large embedding tables: used in place from a private read-only mapping (when aligned and the host
+    /// is little-endian). Everything else is copied into 64-byte-aligned storage, where the layers'
+    /// prepare() may rewrite it (transposition, folding, packing).
+    static std::map<std::string, bool> tables_to_map(const io::SafetensorsFile& file, const ModelSpec& s, const LoadOptions& o) {
+        std::map<std::string, bool> mapped;
+        for (const auto& x : s.features) {
+            const auto* t = file.find(x.table);
+            if (x.type != FeatureType::numeric && t->bytes > o.map_tables_larger_than && t->begin % alignof(float) == 0 &&
+                io::kHostLittleEndian)
+                mapped[x.table] = true;
+        }
+        return mapped;
+    }
+
+    template <class M>
+    static std::map<std::string, float*> read_tensors(const io::SafetensorsFile& file, const LoadOptions& options, M& m) {
+        const auto mapped = tables_to_map(file, m.spec_, options);
+        if (!mapped.empty()) m.mapping_ = std::make_shared<const io::FileMapping>(file.path(), file.file_size());
+        Arena measure;
+        for (const auto& t : file.tensors())
+            if (!mapped.count(t.name)) measure.take(static_cast<std::size_t>(t.numel()));
+        m.store_ = AlignedBuffer(measure.used());
+        Arena arena(m.store_);
+        std::map<std::string, float*> ptr;
+        std::ifstream in(file.path(), std::ios::binary);
+        if (!in) fail(file.path(), ": cannot open file");
+        for (const auto& t : file.tensors()) {
+            const bool buffer = t.name.size() > 12 && (t.name.rfind("running_mean") == t.name.size() - 12 ||
+                                                       t.name.rfind("running_var") == t.name.size() - 11);
+            m.file_weight_bytes_ += t.bytes;
+            if (!buffer) m.parameter_count_ += static_cast<std::size_t>(t.numel());
+            if (mapped.count(t.name)) {
+                const auto* p = reinterpret_cast<const float*>(m.mapping_->data() + t.begin);
+                file.check_finite(t.name, p, static_cast<std::size_t>(t.numel()));
+                ptr[t.name] = const_cast<float*>(p);  // tables are only read (kept as const views); the mapping is PROT_READ
+                m.mapped_bytes_ += t.bytes;
+                continue;
+            }
+            float* dst = arena.take(static_cast<std::size_t>(t.numel()));
+            file.read_f32(in, t, dst);
+            ptr[t.name] = dst;
+        }
+        return ptr;
+    }
+
+    static layers::BranchDims dims(const ModelSpec& s, std::size_t i) {
+        layers::BranchDims d;
+        d.D = s.branches[i].D;
+        d.L = s.branches[i].L;
+        d.H = s.num_heads;
+        d.hd = d.D / d.H;
+        d.P = s.pos_emb_dim;
+        d.A1 = s.attention_units.empty() ? 1 : s.attention_units[0];
+        return d;
+    }
+
+    /// Each layer prepares its weights from the file's tensors.
+    template <class M>
+    static void build_layers(const nn::TensorSource& w, M& m) {
+        using S = typename M::shape;
+        const ModelSpec& s = m.spec_;
+        m.embedding_ = layers::Embedding::prepare(s, w);
+        Arena measure;
+        for (std::size_t i = 0; i < s.branches.size(); ++i)
+            for (int h = 0; h < s.num_heads; ++h) {
+                float *k, *g0;
+                layers::TargetAttention<S>::take_derived(measure, dims(s, i), &k, &g0);
+            }
+        m.derived_ = AlignedBuffer(measure.used());
+        Arena derived(m.derived_);
+        for (std::size_t i = 0; i < s.branches.size(); ++i) {
+            BranchWeights b;
+            static_cast<layers::BranchDims&>(b) = dims(s, i);
+            b.refiner = s.use_behavior_refiner;
+            if (b.refiner) b.ref = layers::BehaviorRefiner<S>::prepare(s, i, w);
+            b.interest = layers::InterestHeads<S>::prepare(s, i, w);
+            for (int h = 0; h < s.num_heads; ++h) b.target.push_back(layers::TargetAttention<S>::prepare(s, i, h, b, w, derived));
+            m.branches_.push_back(std::move(b));
+        }
+        m.dnn_ = layers::Dnn::prepare(s, w, m.embedding_);
+    }
+};
+
+}  // namespace detail
+
+/// Loads and validates a weights file into a Model (throws dmin::Error naming the tensor or field, what
+/// was expected and what was found). The file must fit M's compile-time shape.
+template <class M = Model<dynamic_shape>>
+M load(const std::string& path, const LoadOptions& options = {}) {
+    return detail::Loader::load<M>(path, options);
+}
+
+}  // namespace dmin

@@ -1,0 +1,90 @@
+// Every test fixture scored through its compile-time shape type (the one `dmin inspect` prints) equals the
+// runtime-sized model bit for bit: both instantiations run the same layers and kernels in the same order,
+// the fixed sizes only turn loop bounds into constants.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <random>
+
+#include "../examples/random_request.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+/// Scores random requests (every fill level, group sizes of one candidate, a partial and a whole lane
+/// group, and several DNN blocks) with Model<Shape> and Model<>, fast and reference paths: no bit may differ.
+template <class Shape>
+void same_as_runtime(const std::string& path, const char* type_text) {
+    INFO(path);
+    const auto dyn = dmin::load(path);
+    REQUIRE(dmin::shape_type_for(dyn.spec()) == type_text);
+    const auto fixed = dmin::load<dmin::Model<Shape>>(path);  // the self-test replays the stored pair through it
+    dmin::Scorer<dmin::Model<>> sd(dyn);
+    dmin::Scorer<dmin::Model<Shape>> sf(fixed);
+    std::mt19937 rng(7);
+    std::size_t compared = 0, differ = 0;
+    for (double fill : {0.0, 0.4, 1.0}) {
+        const auto user = example::random_user(dyn, rng, fill);
+        sd.set_user(user.view());
+        sf.set_user(user.view());
+        for (std::size_t n : {1u, 5u, 12u, 16u, 70u}) {
+            const auto rows = example::random_candidates(dyn, n, rng);
+            std::vector<float> pd(n), pf(n), rd(n), rf(n);
+            sd.score(rows.view(), pd.data());
+            sf.score(rows.view(), pf.data());
+            sd.score_reference(rows.view(), rd.data());
+            sf.score_reference(rows.view(), rf.data());
+            for (std::size_t c = 0; c < n; ++c) {
+                differ += std::memcmp(&pd[c], &pf[c], sizeof(float)) != 0;
+                differ += std::memcmp(&rd[c], &rf[c], sizeof(float)) != 0;
+                CHECK(std::fabs(pd[c] - pf[c]) <= 1e-6f);
+            }
+            compared += 2 * n;
+        }
+    }
+    CHECK(compared == 2 * 3 * (1 + 5 + 12 + 16 + 70));
+    CHECK(differ == 0);
+}
+
+}  // namespace
+
+// The type text is the line `dmin inspect` prints for the fixture; the macro keeps type and text one.
+#define DMIN_SHAPE_CASE(dir, name, ...) \
+    same_as_runtime<__VA_ARGS__>(dmin_test::work_dir() + "/" + (dir) + "/" + (name) + ".safetensors", #__VA_ARGS__)
+
+TEST_CASE("compile-time shapes: every FuxiCTR case equals the runtime-sized model bit for bit", "[shapes][fuxictr]") {
+    DMIN_SHAPE_CASE("fuxictr", "tiny_seq_trained", dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>>);
+    DMIN_SHAPE_CASE("fuxictr", "heads2_dice_bn", dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>>);
+    DMIN_SHAPE_CASE("fuxictr", "heads4_prelu", dmin::Shape<12, 5, 4, 8, dmin::Units<64, 32, 16>, dmin::Units<48, 24>>);
+    DMIN_SHAPE_CASE("fuxictr", "sum_pooling", dmin::Shape<8, 5, 2, 4, dmin::Units<80, 40>, dmin::Units<64, 32>>);
+}
+
+TEST_CASE("compile-time shapes: every random reference model equals the runtime-sized model bit for bit", "[shapes][random]") {
+    for (const char* sweep : {"act_sweep_1", "act_sweep_2", "act_sweep_3", "act_sweep_4"}) {
+        SECTION(sweep) { DMIN_SHAPE_CASE("random", sweep, dmin::Shape<8, 5, 2, 4, dmin::Units<12, 10, 8>, dmin::Units<24, 20, 16, 12>>); }
+    }
+    DMIN_SHAPE_CASE("random", "bn_only_once", dmin::Shape<8, 8, 2, 4, dmin::Units<16, 8>, dmin::Units<136, 72>>);
+    DMIN_SHAPE_CASE("random", "context_target", dmin::Shape<16, 5, 2, 4, dmin::Units<16, 8>, dmin::Units<32, 16>>);
+    DMIN_SHAPE_CASE("random", "gelu_regression", dmin::Shape<8, 5, 2, 3, dmin::Units<16, 8>, dmin::Units<32, 16>>);
+    DMIN_SHAPE_CASE("random", "h8_d128_l20", dmin::Shape<128, 20, 8, 8, dmin::Units<64, 32>, dmin::Units<128, 64>>);
+    DMIN_SHAPE_CASE("random", "heads1", dmin::Shape<8, 6, 1, 4, dmin::Units<16, 8>, dmin::Units<24>>);
+    DMIN_SHAPE_CASE("random", "l100_d32_h4", dmin::Shape<32, 100, 4, 8, dmin::Units<32, 16>, dmin::Units<64, 32>>);
+    DMIN_SHAPE_CASE("random", "numeric_context", dmin::Shape<8, 7, 2, 4, dmin::Units<16, 8>, dmin::Units<32, 16>>);
+    DMIN_SHAPE_CASE("random", "plain_no_refiner", dmin::Shape<8, 6, 2, 0, dmin::Units<16, 8>, dmin::Units<32, 16>>);
+    DMIN_SHAPE_CASE("random", "strict_mask", dmin::Shape<8, 8, 2, 4, dmin::Units<16, 8>, dmin::Units<32, 16>>);
+    DMIN_SHAPE_CASE("random", "sum_pooling", dmin::Shape<16, 6, 4, 4, dmin::Units<16, 8>, dmin::Units<32, 16>>);
+    DMIN_SHAPE_CASE("random", "tiny_seq_e8_h2_l5", dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>>);
+    DMIN_SHAPE_CASE("random", "tuple_bn_dice_dropout", dmin::Shape<32, 10, 4, 8, dmin::Units<32, 16>, dmin::Units<64, 32>>);
+    DMIN_SHAPE_CASE("random", "two_branches",
+                    dmin::Shape<dmin::Dynamic, dmin::Dynamic, 2, 4, dmin::Units<16, 8>, dmin::Units<32, 16>>);
+}
+
+TEST_CASE("compile-time shapes: a shape type lists every size it fixes", "[shapes]") {
+    using Net = dmin::Shape<32, 50, 4, 8, dmin::Units<80, 40>, dmin::Units<512, 128, 64>>;
+    STATIC_REQUIRE(Net::hd == 8);
+    STATIC_REQUIRE(Net::FFN == 64);
+    STATIC_REQUIRE(Net::A1 == 80);
+    STATIC_REQUIRE(Net::dnn_units::count == 3);
+    STATIC_REQUIRE(dmin::dynamic_shape::A1 == dmin::Dynamic);
+    STATIC_REQUIRE(dmin::Shape<8, 5, 2, 0, dmin::Units<>, dmin::Units<>>::A1 == dmin::Dynamic);
+}
