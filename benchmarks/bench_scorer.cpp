@@ -7,6 +7,7 @@
 // (DMIN_BENCH_MODELS_DIR, see benchmarks/CMakeLists.txt). Missing shapes are skipped with a note.
 //
 // Benchmarks, for shape ∈ {small, paper, large} and N ∈ {1, 16, 128, 1024}:
+// <shape> is also <shape>:fixed, the same file loaded as its compile-time type (dmin::Model<dmin::Shape<...>>).
 //   request/<shape>/N:<N>/threads:1   one request = set_user + score(N candidates) on one Scorer
 //   request/<shape>/N:<N>/threads:2   the N candidates split over 2 Scorers (one per thread, one
 //                                     shared const Model, each running set_user); the second thread
@@ -60,8 +61,6 @@
 
 namespace {
 
-using Model = dmin::Model<>;
-using Scorer = dmin::Scorer<Model>;
 using clock_type = std::chrono::steady_clock;
 
 /// One random request: a user with full-length sequences and N candidate rows (fixed seed).
@@ -71,6 +70,7 @@ struct Request {
     std::vector<float> values;
     std::size_t n, ni, nv;
 
+    template <class Model>
     Request(const Model& m, std::size_t count, std::uint64_t seed) : user(m), n(count) {
         std::mt19937_64 rng(seed);
         auto id = [&](const dmin::FeatureSpec& f) {
@@ -146,16 +146,18 @@ private:
     std::thread th_;
 };
 
+/// One benchmark shape loaded as Net: the runtime-sized dmin::Model<> or its compile-time type.
+template <class Net>
 struct Shape {
-    std::string name, path;
-    std::unique_ptr<Model> model;
+    std::string name;
+    std::unique_ptr<Net> model;
     dmin::FlopCount flops;
 };
 
-std::vector<std::unique_ptr<Shape>>& shapes() {
-    static std::vector<std::unique_ptr<Shape>> s;
-    return s;
-}
+/// The compile-time types of the three shapes (python/bench/models.py), as `dmin inspect` prints them.
+using SmallNet = dmin::Model<dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>>>;
+using PaperNet = dmin::Model<dmin::Shape<32, 50, 4, 8, dmin::Units<80, 40>, dmin::Units<512, 128, 64>>>;
+using LargeNet = dmin::Model<dmin::Shape<64, 100, 4, 8, dmin::Units<80, 40>, dmin::Units<1024, 512, 256>>>;
 
 double peak_gflops() {
     const char* p = std::getenv("DMIN_PEAK_GFLOPS");
@@ -175,7 +177,8 @@ double percentile(std::vector<double> v, double q) {
     return v[std::min(i, v.size() - 1)];
 }
 
-void set_counters(benchmark::State& st, const Shape& sh, std::vector<double>& us, double n, double user_times) {
+template <class Net>
+void set_counters(benchmark::State& st, const Shape<Net>& sh, std::vector<double>& us, double n, double user_times) {
     const double p50 = percentile(us, 0.5), p99 = percentile(us, 0.99);
     st.counters["req_p50_us"] = p50;
     st.counters["req_p99_us"] = p99;
@@ -188,8 +191,10 @@ void set_counters(benchmark::State& st, const Shape& sh, std::vector<double>& us
     st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(n));
 }
 
-void BM_request(benchmark::State& st, Shape* sh, std::size_t n, int threads) {
-    const Model& m = *sh->model;
+template <class Net>
+void BM_request(benchmark::State& st, Shape<Net>* sh, std::size_t n, int threads) {
+    const Net& m = *sh->model;
+    using Scorer = dmin::Scorer<Net>;
     const Request req(m, n, 42);
     std::vector<float> out(n);
     std::vector<std::unique_ptr<Scorer>> sc;
@@ -240,8 +245,10 @@ void BM_request(benchmark::State& st, Shape* sh, std::size_t n, int threads) {
     if (threads == 1 && !cpu.empty()) st.counters["cpu_p50_us"] = percentile(cpu, 0.5);
 }
 
-void BM_set_user(benchmark::State& st, Shape* sh) {
-    const Model& m = *sh->model;
+template <class Net>
+void BM_set_user(benchmark::State& st, Shape<Net>* sh) {
+    const Net& m = *sh->model;
+    using Scorer = dmin::Scorer<Net>;
     const Request req(m, 1, 42);
     Scorer sc(m);
     std::vector<double> us;
@@ -260,8 +267,10 @@ void BM_set_user(benchmark::State& st, Shape* sh) {
 /// evicting its weights and scratch from L2 (RESULTS.md §4, paper N=1). `syscall`: one system call
 /// (reading the thread's CPU clock) before each request, as a service reads its socket; otherwise
 /// none in the loop.
-void BM_phases(benchmark::State& st, Shape* sh, std::size_t n, bool syscall) {
-    const Model& m = *sh->model;
+template <class Net>
+void BM_phases(benchmark::State& st, Shape<Net>* sh, std::size_t n, bool syscall) {
+    const Net& m = *sh->model;
+    using Scorer = dmin::Scorer<Net>;
     const Request req(m, n, 42);
     std::vector<float> out(n);
     Scorer sc(m);
@@ -281,8 +290,10 @@ void BM_phases(benchmark::State& st, Shape* sh, std::size_t n, bool syscall) {
     st.counters["score_p50_us"] = percentile(cand, 0.5);
 }
 
-void BM_score(benchmark::State& st, Shape* sh, std::size_t n) {
-    const Model& m = *sh->model;
+template <class Net>
+void BM_score(benchmark::State& st, Shape<Net>* sh, std::size_t n) {
+    const Net& m = *sh->model;
+    using Scorer = dmin::Scorer<Net>;
     const Request req(m, n, 42);
     std::vector<float> out(n);
     Scorer sc(m);
@@ -334,46 +345,60 @@ std::string models_dir(int& argc, char** argv) {
     return dir;
 }
 
+/// Registers every benchmark of one loaded shape under `label` ("small", or "small:fixed" for its
+/// compile-time type).
+template <class Net>
+void register_shape(Shape<Net>* sh, const std::string& label) {
+    for (int threads : {1, 2})
+        for (std::size_t n : {1, 16, 128, 1024}) {
+            if (threads == 2 && n == 1) continue;  // nothing to split
+            const std::string nm = "request/" + label + "/N:" + std::to_string(n) + "/threads:" + std::to_string(threads);
+            benchmark::RegisterBenchmark(nm.c_str(), BM_request<Net>, sh, n, threads)->Unit(benchmark::kMicrosecond)->UseRealTime();
+        }
+    benchmark::RegisterBenchmark(("set_user/" + label).c_str(), BM_set_user<Net>, sh)->Unit(benchmark::kMicrosecond);
+    for (std::size_t n : {1, 16, 128, 1024})
+        benchmark::RegisterBenchmark(("score/" + label + "/N:" + std::to_string(n)).c_str(), BM_score<Net>, sh, n)->Unit(benchmark::kMicrosecond);
+    for (bool syscall : {false, true})
+        benchmark::RegisterBenchmark(("phases/" + label + "/N:1" + (syscall ? "/syscall" : "")).c_str(), BM_phases<Net>, sh, std::size_t{1},
+                                     syscall)
+            ->Unit(benchmark::kMicrosecond);
+}
+
+/// Loads `path` as Net and registers its benchmarks; the shape lives until the process ends.
+template <class Net>
+void load_and_register(const std::string& name, const std::string& path, const std::string& label) {
+    static std::vector<std::unique_ptr<Shape<Net>>> keep;
+    auto sh = std::make_unique<Shape<Net>>();
+    sh->name = name;
+    sh->model = std::make_unique<Net>(dmin::load<Net>(path));
+    sh->flops = dmin::count_flops(*sh->model, sh->model->branches().at(0).L);
+    register_shape(sh.get(), label);
+    keep.push_back(std::move(sh));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const std::string dir = models_dir(argc, argv);
     const std::string only = take_option(argc, argv, "--shape");
+    int loaded = 0;
     for (const char* name : {"small", "paper", "large"}) {
         if (!only.empty() && only != name) continue;
-        auto sh = std::make_unique<Shape>();
-        sh->name = name;
-        sh->path = dir + "/" + name + ".safetensors";
-        if (!std::ifstream(sh->path)) {
-            std::fprintf(stderr, "bench_scorer: %s not found (generate with python/bench/models.py --out %s)\n",
-                         sh->path.c_str(), dir.c_str());
+        const std::string path = dir + "/" + name + ".safetensors";
+        if (!std::ifstream(path)) {
+            std::fprintf(stderr, "bench_scorer: %s not found (generate with python/bench/models.py --out %s)\n", path.c_str(), dir.c_str());
             continue;
         }
-        sh->model = std::make_unique<Model>(dmin::load(sh->path));
-        sh->flops = dmin::count_flops(*sh->model, sh->model->branches().at(0).L);
-        shapes().push_back(std::move(sh));
+        ++loaded;
+        load_and_register<dmin::Model<>>(name, path, name);
+        const std::string fixed = std::string(name) + ":fixed";
+        if (std::string(name) == "small") load_and_register<SmallNet>(name, path, fixed);
+        if (std::string(name) == "paper") load_and_register<PaperNet>(name, path, fixed);
+        if (std::string(name) == "large") load_and_register<LargeNet>(name, path, fixed);
     }
-    if (shapes().empty()) {
-        std::fprintf(stderr, "bench_scorer: no model files in '%s' (pass --models DIR or set DMIN_BENCH_MODELS)\n",
-                     dir.c_str());
+    if (loaded == 0) {
+        std::fprintf(stderr, "bench_scorer: no model files in '%s' (pass --models DIR or set DMIN_BENCH_MODELS)\n", dir.c_str());
         return 2;
-    }
-    for (auto& p : shapes()) {
-        Shape* sh = p.get();
-        for (int threads : {1, 2})
-            for (std::size_t n : {1, 16, 128, 1024}) {
-                if (threads == 2 && n == 1) continue;  // nothing to split
-                const std::string nm = "request/" + sh->name + "/N:" + std::to_string(n) + "/threads:" + std::to_string(threads);
-                benchmark::RegisterBenchmark(nm.c_str(), BM_request, sh, n, threads)->Unit(benchmark::kMicrosecond)->UseRealTime();
-            }
-        benchmark::RegisterBenchmark(("set_user/" + sh->name).c_str(), BM_set_user, sh)->Unit(benchmark::kMicrosecond);
-        for (std::size_t n : {1, 16, 128, 1024})
-            benchmark::RegisterBenchmark(("score/" + sh->name + "/N:" + std::to_string(n)).c_str(), BM_score, sh, n)
-                ->Unit(benchmark::kMicrosecond);
-        for (bool syscall : {false, true})
-            benchmark::RegisterBenchmark(("phases/" + sh->name + "/N:1" + (syscall ? "/syscall" : "")).c_str(), BM_phases, sh,
-                                         std::size_t{1}, syscall)
-                ->Unit(benchmark::kMicrosecond);
     }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
