@@ -5,8 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "dmin/act.hpp"
+#include "dmin/kernels/activation.hpp"
 #include "dmin/kernels/simd.hpp"
-#include "dmin/nn/activation.hpp"
 
 namespace dmin::kernels {
 
@@ -38,7 +39,7 @@ inline void apply_first(float* x, int n, F f) {
 }  // namespace detail
 
 /// Applies `a` in place to `rows` rows of `width` units (leading dimension ld). ReLU, PReLU, Dice and
-/// Sigmoid run vectorised (tails included); every other activation falls back to dmin::apply_act.
+/// Sigmoid run vectorised (tails included); every other activation falls back to apply_act.
 inline void activate_rows(Act a, const ActParams& p, float* X, int rows, int width, int ld) {
     constexpr int W = vfloat::size;
     if (a == Act::none || a == Act::identity) return;

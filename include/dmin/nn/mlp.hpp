@@ -5,9 +5,9 @@
 #include <cassert>
 #include <vector>
 
+#include "dmin/act.hpp"
 #include "dmin/kernels/gemm.hpp"
 #include "dmin/kernels/rowops.hpp"
-#include "dmin/nn/activation.hpp"
 
 namespace dmin::nn {
 
