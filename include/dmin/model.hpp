@@ -19,6 +19,9 @@
 
 namespace dmin {
 
+// The weights hold nn::Linear and nn::Mlp, whose code depends on the instruction set (kernels/isa.hpp).
+DMIN_ISA_NAMESPACE_BEGIN
+
 /// Weights of one behavior refiner (nn.MultiheadAttention + LayerNorm + FFN), all Linear transposed.
 struct RefinerWeights {
     nn::Linear in_proj, out_proj, ffn1, ffn2;
@@ -56,6 +59,8 @@ struct BranchWeights {
     std::vector<HeadWeights> heads;
 };
 
+DMIN_ISA_NAMESPACE_END
+
 /// Where a feature's value lives in a sample: ids[] for categorical / sequence, values[] for numeric.
 struct FeatureSlot {
     int offset = 0;  ///< into ids (categorical: 1 id; sequence: max_len ids) or values (numeric: 1)
@@ -89,17 +94,20 @@ struct LoadOptions {
     std::uint64_t map_tables_larger_than = std::uint64_t{256} << 20;
 };
 
+DMIN_ISA_NAMESPACE_BEGIN
 template <class S = dynamic_shape>
 class Model;
 
 template <class M = Model<dynamic_shape>>
 M load(const std::string& path, const LoadOptions& options = {});
+DMIN_ISA_NAMESPACE_END
 
 /// Replays the reference pair stored in the model's file; throws dmin::Error beyond its tolerance and
 /// returns the largest |Δp| otherwise. Defined in dmin/selftest.hpp (included by dmin/dmin.hpp).
 template <class M>
 double self_test(const M& model);
 
+DMIN_ISA_NAMESPACE_BEGIN
 /// Immutable DMIN network. Construct with dmin::load<Model<S>>(path). All member functions are const
 /// and safe to call from many threads at once; per-request state lives in dmin::Scorer.
 template <class S>
@@ -158,6 +166,7 @@ private:
     std::shared_ptr<const io::FileMapping> mapping_;  // large tables used in place
     Vocabularies vocabularies_;
 };
+DMIN_ISA_NAMESPACE_END
 
 // ---------------------------------------------------------------------------------------------
 // Expected tensors: the single place that turns a spec into FuxiCTR state_dict names and shapes.
@@ -283,6 +292,7 @@ inline std::vector<ExpectedTensor> expected_tensors(const ModelSpec& s) {
 // Loading.
 
 namespace detail {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// In-place transpose of a row-major [rows, cols] matrix into [cols, rows].
 inline void transpose_in_place(float* p, int rows, int cols) {
@@ -380,8 +390,10 @@ inline nn::Mlp build_mlp(const Wiring& w, const std::string& prefix, int in, con
     return m;
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace detail
 
+DMIN_ISA_NAMESPACE_BEGIN
 template <class M>
 M load(const std::string& path, const LoadOptions& options) {
     using S = typename M::shape;
@@ -604,5 +616,6 @@ M load(const std::string& path, const LoadOptions& options) {
     if (options.self_test) self_test(m);
     return m;
 }
+DMIN_ISA_NAMESPACE_END
 
 }  // namespace dmin

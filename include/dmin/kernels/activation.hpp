@@ -6,8 +6,10 @@
 #include <cmath>
 
 #include "dmin/act.hpp"
+#include "dmin/kernels/isa.hpp"
 
 namespace dmin::kernels {
+DMIN_ISA_NAMESPACE_BEGIN
 
 namespace detail {
 inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
@@ -68,4 +70,5 @@ inline void apply_act(Act a, const ActParams& p, float* x, int n) {
     }
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::kernels

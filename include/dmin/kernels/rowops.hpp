@@ -11,6 +11,13 @@
 
 namespace dmin::kernels {
 
+/// What a blocked logit gets in softmax_columns: +1 (FuxiCTR's additive float mask on the refiner: it
+/// stays in the softmax) or −inf (excluded: its weight is exactly 0, as the extractor's −1e9
+/// replacement gives).
+enum class Blocked { plus_one, excluded };
+
+DMIN_ISA_NAMESPACE_BEGIN
+
 namespace detail {
 
 /// The vectorised activations (ReLU, PReLU, Dice, Sigmoid) on one vector, with per-lane parameters.
@@ -141,11 +148,6 @@ inline constexpr MaskWindows<W> kMaskPlusOne{1.0f};
 template <int W>
 inline constexpr MaskWindows<W> kMaskExcluded{-std::numeric_limits<float>::infinity()};
 }  // namespace detail
-
-/// What a blocked logit gets in softmax_columns: +1 (FuxiCTR's additive float mask on the refiner: it
-/// stays in the softmax) or −inf (excluded: its weight is exactly 0, as the extractor's −1e9
-/// replacement gives).
-enum class Blocked { plus_one, excluded };
 
 /// Column-wise masked softmax of the transposed attention logits, in place: X is rows (keys) × cols
 /// (queries), leading dimension ld, and every column c becomes softmax_k(X[k][c]·scale + mask(k, c)).
@@ -431,4 +433,5 @@ inline void project_rows(const float* X, int rows, int n, int ld, const float* w
     }
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::kernels

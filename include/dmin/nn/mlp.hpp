@@ -7,9 +7,11 @@
 
 #include "dmin/act.hpp"
 #include "dmin/kernels/gemm.hpp"
+#include "dmin/kernels/isa.hpp"
 #include "dmin/kernels/rowops.hpp"
 
 namespace dmin::nn {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// y = x·W^T + b with W^T stored row-major as [in, out] (`wt`), so a batch of rows is one gemm; or,
 /// when `panel` is set (the DNN's layers, Model::kDnnPanel), W^T in column panels: panel p holds
@@ -128,4 +130,5 @@ struct Mlp {
     }
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::nn
