@@ -28,6 +28,8 @@ struct LoadOptions {
     std::uint64_t map_tables_larger_than = std::uint64_t{256} << 20;
 };
 
+DMIN_ISA_NAMESPACE_BEGIN
+
 /// Every tensor a spec requires, with its shape, in a stable order: each layer names its own.
 inline std::vector<ExpectedTensor> expected_tensors(const ModelSpec& s) {
     using S = dynamic_shape;
@@ -42,10 +44,8 @@ inline std::vector<ExpectedTensor> expected_tensors(const ModelSpec& s) {
     return out;
 }
 
-namespace detail {
-
 /// The steps of dmin::load, each on the Model under construction (Model's friend).
-struct Loader {
+struct ModelLoader {
     template <class M>
     static M load(const std::string& path, const LoadOptions& options) {
         io::SafetensorsFile file(path);
@@ -63,9 +63,9 @@ private:
     static void read_metadata(const io::SafetensorsFile& file, M& m) {
         const std::string& path = file.path();
         auto it = file.metadata().find("format");
-        if (it == file.metadata().end() || it->second != "dmin") fail(path, ": not a dmin weights file (__metadata__.format must be \"dmin\")");
+        if (it == file.metadata().end() || it->second != "dmin") dmin::detail::fail(path, ": not a dmin weights file (__metadata__.format must be \"dmin\")");
         const std::string& v = file.meta("format_version");
-        if (v != "1") fail(path, ": format_version ", v, " is not supported by this dmin (expected 1)");
+        if (v != "1") dmin::detail::fail(path, ": format_version ", v, " is not supported by this dmin (expected 1)");
         m.spec_ = parse_spec(io::parse_strict(file.meta("spec"), path + ": spec"), path + ": spec");
         if (auto mism = shape_mismatches<S>(m.spec_); !mism.empty()) {
             std::string msg = path + ": the file does not fit the compile-time shape: ";
@@ -86,9 +86,9 @@ private:
         for (const auto& e : expected_tensors(s)) {
             wanted[e.name] = true;
             const auto* t = file.find(e.name);
-            if (!t) problems.push_back("missing tensor " + e.name + " (expected shape " + shape_str(e.shape) + ")");
+            if (!t) problems.push_back("missing tensor " + e.name + " (expected shape " + dmin::detail::shape_str(e.shape) + ")");
             else if (t->shape != e.shape)
-                problems.push_back("tensor " + e.name + ": expected shape " + shape_str(e.shape) + ", found " + shape_str(t->shape));
+                problems.push_back("tensor " + e.name + ": expected shape " + dmin::detail::shape_str(e.shape) + ", found " + dmin::detail::shape_str(t->shape));
         }
         for (const auto& t : file.tensors())
             if (!wanted.count(t.name)) problems.push_back("unexpected tensor " + t.name + " (not used by the spec)");
@@ -123,7 +123,7 @@ private:
         Arena arena(m.store_);
         std::map<std::string, float*> ptr;
         std::ifstream in(file.path(), std::ios::binary);
-        if (!in) fail(file.path(), ": cannot open file");
+        if (!in) dmin::detail::fail(file.path(), ": cannot open file");
         for (const auto& t : file.tensors()) {
             const bool buffer = t.name.size() > 12 && (t.name.rfind("running_mean") == t.name.size() - 12 ||
                                                        t.name.rfind("running_var") == t.name.size() - 11);
@@ -181,13 +181,12 @@ private:
     }
 };
 
-}  // namespace detail
-
 /// Loads and validates a weights file into a Model (throws dmin::Error naming the tensor or field, what
 /// was expected and what was found). The file must fit M's compile-time shape.
 template <class M = Model<dynamic_shape>>
 M load(const std::string& path, const LoadOptions& options = {}) {
-    return detail::Loader::load<M>(path, options);
+    return ModelLoader::load<M>(path, options);
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin

@@ -9,6 +9,7 @@
 
 #include "dmin/aligned.hpp"
 #include "dmin/io/safetensors.hpp"
+#include "dmin/kernels/isa.hpp"
 #include "dmin/layers/dnn.hpp"
 #include "dmin/layers/embedding.hpp"
 #include "dmin/layers/interest_heads.hpp"
@@ -20,6 +21,10 @@
 
 namespace dmin {
 
+// The weights hold nn::Linear and nn::Mlp, whose code depends on the instruction set (kernels/isa.hpp),
+// and Model<S> carries the instruction set into every template instantiated with it (Scorer<Model<S>>).
+DMIN_ISA_NAMESPACE_BEGIN
+
 /// One DMIN branch (a target group and a sequence group): its sizes and its layers' weights.
 struct BranchWeights : layers::BranchDims {
     bool refiner = false;
@@ -28,9 +33,7 @@ struct BranchWeights : layers::BranchDims {
     std::vector<layers::TargetAttentionWeights> target;  ///< per head
 };
 
-namespace detail {
-struct Loader;
-}
+struct ModelLoader;  // dmin/load.hpp
 
 /// Immutable DMIN network. Construct with dmin::load<Model<S>>(path) (dmin/load.hpp). All member
 /// functions are const and safe to call from many threads at once; per-request state lives in dmin::Scorer.
@@ -67,7 +70,7 @@ public:
     std::size_t parameter_count() const noexcept { return parameter_count_; }
 
 private:
-    friend struct detail::Loader;
+    friend struct ModelLoader;
 
     ModelSpec spec_;
     AlignedBuffer store_;    // file tensors (each layer's prepare() rewrites its own in place)
@@ -81,4 +84,5 @@ private:
     Vocabularies vocabularies_;
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin

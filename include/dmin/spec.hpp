@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "dmin/act.hpp"
 #include "dmin/error.hpp"
 #include "dmin/io/json.hpp"
-#include "dmin/nn/activation.hpp"
 
 namespace dmin {
 

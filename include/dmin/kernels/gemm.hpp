@@ -47,6 +47,8 @@ struct OuterSum {
     int period = 1;
 };
 
+DMIN_ISA_NAMESPACE_BEGIN
+
 namespace detail {
 
 /// Where a tile's initial values come from, moved to each tile by the loops (at_row, at_col) and
@@ -370,4 +372,5 @@ inline void gemm_reference(int M, int N, int K, const float* A, int lda, const f
         }
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::kernels

@@ -5,10 +5,18 @@
 #include <cmath>
 #include <limits>
 
+#include "dmin/act.hpp"
+#include "dmin/kernels/activation.hpp"
 #include "dmin/kernels/simd.hpp"
-#include "dmin/nn/activation.hpp"
 
 namespace dmin::kernels {
+
+/// What a blocked logit gets in softmax_columns: +1 (FuxiCTR's additive float mask on the refiner: it
+/// stays in the softmax) or −inf (excluded: its weight is exactly 0, as the extractor's −1e9
+/// replacement gives).
+enum class Blocked { plus_one, excluded };
+
+DMIN_ISA_NAMESPACE_BEGIN
 
 namespace detail {
 
@@ -38,7 +46,7 @@ inline void apply_first(float* x, int n, F f) {
 }  // namespace detail
 
 /// Applies `a` in place to `rows` rows of `width` units (leading dimension ld). ReLU, PReLU, Dice and
-/// Sigmoid run vectorised (tails included); every other activation falls back to dmin::apply_act.
+/// Sigmoid run vectorised (tails included); every other activation falls back to apply_act.
 inline void activate_rows(Act a, const ActParams& p, float* X, int rows, int width, int ld) {
     constexpr int W = vfloat::size;
     if (a == Act::none || a == Act::identity) return;
@@ -140,11 +148,6 @@ inline constexpr MaskWindows<W> kMaskPlusOne{1.0f};
 template <int W>
 inline constexpr MaskWindows<W> kMaskExcluded{-std::numeric_limits<float>::infinity()};
 }  // namespace detail
-
-/// What a blocked logit gets in softmax_columns: +1 (FuxiCTR's additive float mask on the refiner: it
-/// stays in the softmax) or −inf (excluded: its weight is exactly 0, as the extractor's −1e9
-/// replacement gives).
-enum class Blocked { plus_one, excluded };
 
 /// Column-wise masked softmax of the transposed attention logits, in place: X is rows (keys) × cols
 /// (queries), leading dimension ld, and every column c becomes softmax_k(X[k][c]·scale + mask(k, c)).
@@ -430,4 +433,5 @@ inline void project_rows(const float* X, int rows, int n, int ld, const float* w
     }
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::kernels

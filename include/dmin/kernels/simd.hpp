@@ -6,12 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#if !defined(DMIN_SCALAR_KERNELS)
-#include <xsimd/xsimd.hpp>
-#if defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
-#define DMIN_SCALAR_KERNELS 1
-#endif
-#endif
+#include "dmin/kernels/isa.hpp"
 
 /// A kernel kept out of line (still `inline` for the one-definition rule): see its uses.
 #if defined(__GNUC__) || defined(__clang__)
@@ -21,6 +16,11 @@
 #endif
 
 namespace dmin::kernels {
+
+/// Floats a buffer must be readable beyond its last row so that kernels may load whole vectors.
+inline constexpr int kReadSlack = 16;
+
+DMIN_ISA_NAMESPACE_BEGIN
 
 #if defined(DMIN_SCALAR_KERNELS)
 /// Scalar stand-in with the few operations the kernels use; selected with -DDMIN_SCALAR_KERNELS.
@@ -319,7 +319,5 @@ inline float fma_scalar(float a, float b, float c) { return std::fma(a, b, c); }
 inline float fma_scalar(float a, float b, float c) { return a * b + c; }
 #endif
 
-/// Floats a buffer must be readable beyond its last row so that kernels may load whole vectors.
-inline constexpr int kReadSlack = 16;
-
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::kernels

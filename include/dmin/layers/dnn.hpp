@@ -3,6 +3,7 @@
 // of the first layer into a part computed once per request and a part per candidate.
 #pragma once
 
+#include "dmin/kernels/isa.hpp"
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "dmin/nn/mlp_block.hpp"
 
 namespace dmin::layers {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// Column-panel width of the DNN's layers (nn::Linear::panel): four zmm vectors, the register tile of a
 /// 32-candidate block (and two tiles of ymm vectors).
@@ -224,4 +226,5 @@ private:
     }
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::layers

@@ -2,6 +2,7 @@
 // sample, lookups of categorical ids, numeric values times their embedding, tuple groups gathered into rows.
 #pragma once
 
+#include "dmin/kernels/isa.hpp"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,6 +25,7 @@ struct FeatureSlot {
 };
 
 namespace layers {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// The one id-range check: every id a request or candidate carries must index its table.
 inline void check_id(const FeatureSpec& x, std::int64_t id) {
@@ -193,5 +195,6 @@ public:
     }
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace layers
 }  // namespace dmin

@@ -2,12 +2,14 @@
 // over the refined sequence, then per head W_o, residual + LayerNorm, FFN + residual: z_h ([L, D]) per head.
 #pragma once
 
+#include "dmin/kernels/isa.hpp"
 #include <string>
 #include <vector>
 
 #include "dmin/layers/self_attention.hpp"
 
 namespace dmin::layers {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// Head h's tail after its attention output: W_o (hd → D, no bias), LayerNorm, FFN.
 struct InterestHeadWeights {
@@ -81,4 +83,5 @@ public:
     }
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::layers

@@ -3,6 +3,7 @@
 // of the extractor (interest_heads.hpp) runs one head of the same attention.
 #pragma once
 
+#include "dmin/kernels/isa.hpp"
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -16,6 +17,7 @@
 #include "dmin/shape.hpp"
 
 namespace dmin::layers {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// The runtime sizes of one branch (a compile-time shape fixes some of them: dim_or<S::X>).
 struct BranchDims {
@@ -179,4 +181,5 @@ public:
     }
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::layers

@@ -4,6 +4,7 @@
 // FuxiCTR's form (the oracle), one candidate, and 16 candidates in SIMD lanes.
 #pragma once
 
+#include "dmin/kernels/isa.hpp"
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "dmin/nn/mlp_block.hpp"
 
 namespace dmin::layers {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// One head's target attention. The attention MLP's first layer is rewritten at load from
 /// [Wa; Wb; Wc; Wd]^T (acting on [q, z, q−z, q⊙z]) to [Wa+Wc; Wb−Wc; Wd; Wc]^T: fed [q, z, q⊙z, 0] it is
@@ -358,4 +360,5 @@ private:
     }
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::layers

@@ -5,11 +5,13 @@
 #include <cassert>
 #include <vector>
 
+#include "dmin/act.hpp"
 #include "dmin/kernels/gemm.hpp"
+#include "dmin/kernels/isa.hpp"
 #include "dmin/kernels/rowops.hpp"
-#include "dmin/nn/activation.hpp"
 
 namespace dmin::nn {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// y = x·W^T + b with W^T stored row-major as [in, out] (`wt`), so a batch of rows is one gemm; or,
 /// when `panel` is set (the DNN's layers, Model::kDnnPanel), W^T in column panels: panel p holds
@@ -132,4 +134,5 @@ struct Mlp {
     }
 };
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::nn

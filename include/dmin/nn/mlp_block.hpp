@@ -2,6 +2,7 @@
 // BatchNorm and Dice folding. Used while a model loads; nothing here runs per request.
 #pragma once
 
+#include "dmin/kernels/isa.hpp"
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -21,6 +22,7 @@ struct ExpectedTensor {
 };
 
 namespace nn {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// The file's tensors by name, writable while the model is being built (each layer's prepare() rewrites
 /// its own: transposition, folding, packing). Layers keep const views of them.
@@ -105,7 +107,7 @@ inline void expect_mlp(std::vector<ExpectedTensor>& out, const std::string& pref
     out.push_back({mlp_key(prefix, lay.out_linear, "bias"), {1}});
 }
 
-namespace detail {
+namespace mlp_detail {
 
 /// Running variances must be >= 0: a negative one would turn the folded weights into NaN.
 inline void check_variance(const std::string& name, const float* var, int n) {
@@ -176,7 +178,7 @@ inline Hidden build_hidden(const TensorSource& w, const std::string& prefix, con
     return h;
 }
 
-}  // namespace detail
+}  // namespace mlp_detail
 
 /// The MLP_Block under `prefix` in its load-time form (transposed, BatchNorm folded, Dice precomputed).
 inline Mlp build_mlp(const TensorSource& w, const std::string& prefix, const MlpConfig& c) {
@@ -184,12 +186,13 @@ inline Mlp build_mlp(const TensorSource& w, const std::string& prefix, const Mlp
     Mlp m;
     int prev = c.in;
     for (std::size_t k = 0; k < c.units.size(); ++k) {
-        m.hidden.push_back(detail::build_hidden(w, prefix, lay, c, k, prev));
+        m.hidden.push_back(mlp_detail::build_hidden(w, prefix, lay, c, k, prev));
         prev = c.units[k];
     }
     m.head = w.linear(mlp_key(prefix, lay.out_linear, "weight"), mlp_key(prefix, lay.out_linear, "bias"), prev, 1);
     return m;
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace nn
 }  // namespace dmin

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "dmin/kernels/isa.hpp"
+
 namespace dmin::nn {
+DMIN_ISA_NAMESPACE_BEGIN
 
 /// Compile-time width when known (>0), Eigen::Dynamic otherwise.
 template <int N>
@@ -22,4 +25,5 @@ inline void add_rows(float* Y, int ldy, const float* X, int ldx, int rows, int w
         RowMap<N>(Y + static_cast<std::ptrdiff_t>(r) * ldy, width) += ConstRowMap<N>(X + static_cast<std::ptrdiff_t>(r) * ldx, width);
 }
 
+DMIN_ISA_NAMESPACE_END
 }  // namespace dmin::nn
