@@ -32,6 +32,8 @@
 
 #include <dmin/dmin.hpp>
 
+#include "../examples/random_request.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -63,47 +65,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-/// One random request: a user with full-length sequences and N candidate rows (fixed seed).
-struct Request {
-    dmin::Sample user;
-    std::vector<std::int64_t> ids;
-    std::vector<float> values;
-    std::size_t n, ni, nv;
-
-    template <class Model>
-    Request(const Model& m, std::size_t count, std::uint64_t seed) : user(m), n(count) {
-        std::mt19937_64 rng(seed);
-        auto id = [&](const dmin::FeatureSpec& f) {
-            return static_cast<std::int64_t>(1 + rng() % static_cast<std::uint64_t>(std::max<std::int64_t>(1, f.vocab_size - 1)));
-        };
-        std::uniform_real_distribution<float> val(-1.0f, 1.0f);
-        for (const auto& f : m.spec().features) {
-            if (f.role == dmin::Role::candidate) continue;
-            if (f.type == dmin::FeatureType::numeric) user.set_value(f.name, val(rng));
-            else if (f.type == dmin::FeatureType::categorical) user.set(f.name, id(f));
-            else {
-                std::vector<std::int64_t> seq(static_cast<std::size_t>(f.max_len));
-                for (auto& x : seq) x = id(f);
-                user.set(f.name, seq);
-            }
-        }
-        ni = static_cast<std::size_t>(std::max(1, m.num_candidate_ids()));
-        nv = static_cast<std::size_t>(std::max(1, m.num_candidate_values()));
-        ids.assign(ni * n, 0);
-        values.assign(nv * n, 0.0f);
-        for (std::size_t c = 0; c < n; ++c)
-            for (std::size_t f = 0; f < m.spec().features.size(); ++f) {
-                const auto& x = m.spec().features[f];
-                if (x.role != dmin::Role::candidate) continue;
-                const auto& sl = m.slot(static_cast<int>(f));
-                if (x.type == dmin::FeatureType::numeric) values[c * nv + static_cast<std::size_t>(sl.cand_offset)] = val(rng);
-                else ids[c * ni + static_cast<std::size_t>(sl.cand_offset)] = id(x);
-            }
-    }
-    dmin::Candidates slice(std::size_t from, std::size_t count) const {
-        return {count, ids.data() + from * ni, ni, values.data() + from * nv, nv};
-    }
-};
 
 /// A persistent worker thread that runs `job` once per release(); wait() spins until it is done.
 class Worker {
@@ -195,7 +156,7 @@ template <class Net>
 void BM_request(benchmark::State& st, Shape<Net>* sh, std::size_t n, int threads) {
     const Net& m = *sh->model;
     using Scorer = dmin::Scorer<Net>;
-    const Request req(m, n, 42);
+    const auto req = example::random_request(m, n, 1.0, 42);
     std::vector<float> out(n);
     std::vector<std::unique_ptr<Scorer>> sc;
     for (int t = 0; t < threads; ++t) sc.push_back(std::make_unique<Scorer>(m));
@@ -205,13 +166,13 @@ void BM_request(benchmark::State& st, Shape<Net>* sh, std::size_t n, int threads
         worker = std::make_unique<Worker>();
         worker->set_job([&] {
             sc[1]->set_user(req.user.view());
-            if (n > half) sc[1]->score(req.slice(half, n - half), out.data() + half);
+            if (n > half) sc[1]->score(req.candidates.slice(half, n - half), out.data() + half);
         });
     }
     auto one = [&] {
         if (worker) worker->release();
         sc[0]->set_user(req.user.view());
-        if (half > 0) sc[0]->score(req.slice(0, half), out.data());
+        if (half > 0) sc[0]->score(req.candidates.slice(0, half), out.data());
         if (worker) worker->wait();
     };
     for (int w = 0; w < 2; ++w) one();
@@ -249,7 +210,7 @@ template <class Net>
 void BM_set_user(benchmark::State& st, Shape<Net>* sh) {
     const Net& m = *sh->model;
     using Scorer = dmin::Scorer<Net>;
-    const Request req(m, 1, 42);
+    const auto req = example::random_request(m, 1, 1.0, 42);
     Scorer sc(m);
     std::vector<double> us;
     for (auto _ : st) {
@@ -271,7 +232,7 @@ template <class Net>
 void BM_phases(benchmark::State& st, Shape<Net>* sh, std::size_t n, bool syscall) {
     const Net& m = *sh->model;
     using Scorer = dmin::Scorer<Net>;
-    const Request req(m, n, 42);
+    const auto req = example::random_request(m, n, 1.0, 42);
     std::vector<float> out(n);
     Scorer sc(m);
     std::vector<double> user, cand;
@@ -280,7 +241,7 @@ void BM_phases(benchmark::State& st, Shape<Net>* sh, std::size_t n, bool syscall
         const auto t0 = clock_type::now();
         sc.set_user(req.user.view());
         const auto t1 = clock_type::now();
-        sc.score(req.slice(0, n), out.data());
+        sc.score(req.candidates.slice(0, n), out.data());
         const auto t2 = clock_type::now();
         user.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
         cand.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
@@ -294,14 +255,14 @@ template <class Net>
 void BM_score(benchmark::State& st, Shape<Net>* sh, std::size_t n) {
     const Net& m = *sh->model;
     using Scorer = dmin::Scorer<Net>;
-    const Request req(m, n, 42);
+    const auto req = example::random_request(m, n, 1.0, 42);
     std::vector<float> out(n);
     Scorer sc(m);
     sc.set_user(req.user.view());
     std::vector<double> us;
     for (auto _ : st) {
         const auto t0 = clock_type::now();
-        sc.score(req.slice(0, n), out.data());
+        sc.score(req.candidates.slice(0, n), out.data());
         us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
         benchmark::DoNotOptimize(out.data());
     }

@@ -9,6 +9,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace example {
@@ -64,7 +65,11 @@ struct CandidateRows {
           value_stride(static_cast<std::size_t>(std::max(1, model.num_candidate_values()))),
           ids(n * id_stride, 0), values(n * value_stride, 0.0f) {}
 
-    dmin::Candidates view() const { return dmin::Candidates{count, ids.data(), id_stride, values.data(), value_stride}; }
+    dmin::Candidates view() const { return slice(0, count); }
+    /// Candidates from .. from+n-1 (a part of the request for one thread, say).
+    dmin::Candidates slice(std::size_t from, std::size_t n) const {
+        return dmin::Candidates{n, ids.data() + from * id_stride, id_stride, values.data() + from * value_stride, value_stride};
+    }
     /// Where feature f of candidate c lives (f must be a candidate-role categorical feature).
     template <class M>
     std::int64_t& id(const M& model, std::size_t c, int f) {
@@ -88,6 +93,19 @@ CandidateRows random_candidates(const M& model, std::size_t n, std::mt19937& rng
                 rows.ids[c * rows.id_stride + off] = random_id(x, rng);
         }
     return rows;
+}
+
+/// A whole random request from one seed: what the benchmarks and `dmin bench` time, the same run to run.
+struct RandomRequest {
+    dmin::Sample user;
+    CandidateRows candidates;
+};
+
+template <class M>
+RandomRequest random_request(const M& model, std::size_t n, double fill, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    dmin::Sample user = random_user(model, rng, fill);  // the user first: one sequence of draws per seed
+    return RandomRequest{std::move(user), random_candidates(model, n, rng)};
 }
 
 }  // namespace example

@@ -3,6 +3,8 @@
 
 #include <dmin/dmin.hpp>
 
+#include "../examples/random_request.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,49 +20,6 @@
 #include <vector>
 
 namespace dmin_cli {
-
-/// A random request: one user sample and N candidate rows, fixed seed.
-struct RandomRequest {
-    dmin::Sample user;
-    std::vector<std::int64_t> cand_ids;
-    std::vector<float> cand_values;
-    std::size_t n = 0;
-
-    RandomRequest(const dmin::Model<>& m, std::size_t candidates, double fill, std::uint64_t seed) : user(m), n(candidates) {
-        std::mt19937_64 rng(seed);
-        const auto& s = m.spec();
-        auto id = [&](const dmin::FeatureSpec& f) {
-            return static_cast<std::int64_t>(1 + rng() % static_cast<std::uint64_t>(std::max<std::int64_t>(1, f.vocab_size - 1)));
-        };
-        std::uniform_real_distribution<float> val(-1.0f, 1.0f);
-        for (const auto& f : s.features) {
-            if (f.role == dmin::Role::candidate) continue;
-            if (f.type == dmin::FeatureType::numeric) user.set_value(f.name, val(rng));
-            else if (f.type == dmin::FeatureType::categorical) user.set(f.name, id(f));
-            else {
-                const auto len = static_cast<std::size_t>(fill * f.max_len + 0.5);
-                std::vector<std::int64_t> seq(len);
-                for (auto& x : seq) x = id(f);
-                user.set(f.name, seq);
-            }
-        }
-        const auto ni = static_cast<std::size_t>(m.num_candidate_ids()), nv = static_cast<std::size_t>(m.num_candidate_values());
-        cand_ids.resize(std::max<std::size_t>(1, ni) * n);
-        cand_values.resize(std::max<std::size_t>(1, nv) * n);
-        for (std::size_t c = 0; c < n; ++c)
-            for (const auto& f : s.features) {
-                if (f.role != dmin::Role::candidate) continue;
-                const auto& sl = m.slot(m.spec().feature_index(f.name));
-                if (f.type == dmin::FeatureType::numeric) cand_values[c * nv + static_cast<std::size_t>(sl.cand_offset)] = val(rng);
-                else cand_ids[c * ni + static_cast<std::size_t>(sl.cand_offset)] = id(f);
-            }
-    }
-    dmin::Candidates slice(std::size_t from, std::size_t count, const dmin::Model<>& m) const {
-        const auto ni = static_cast<std::size_t>(std::max(1, m.num_candidate_ids()));
-        const auto nv = static_cast<std::size_t>(std::max(1, m.num_candidate_values()));
-        return {count, cand_ids.data() + from * ni, ni, cand_values.data() + from * nv, nv};
-    }
-};
 
 inline double percentile(std::vector<double> v, double q) {
     std::sort(v.begin(), v.end());
@@ -103,7 +62,7 @@ inline int bench(const std::vector<std::string>& args) {
     if (!(fill >= 0 && fill <= 1)) throw dmin::Error("bench: --fill must be in [0, 1]");
     if (!(seconds > 0 && seconds < 3600)) throw dmin::Error("bench: --seconds must be in (0, 3600)");
     const auto model = dmin::load(path);
-    const RandomRequest req(model, static_cast<std::size_t>(n), fill, 42);
+    const auto req = example::random_request(model, static_cast<std::size_t>(n), fill, 42);
     const auto T = static_cast<std::size_t>(threads);
     std::vector<dmin::Scorer<dmin::Model<>>> scorers;
     for (std::size_t t = 0; t < T; ++t) scorers.emplace_back(model);
@@ -112,7 +71,7 @@ inline int bench(const std::vector<std::string>& args) {
     auto run_part = [&](std::size_t t) {
         const std::size_t from = N * t / T, to = N * (t + 1) / T;
         scorers[t].set_user(req.user.view());
-        if (to > from) scorers[t].score(req.slice(from, to - from, model), out.data() + from);
+        if (to > from) scorers[t].score(req.candidates.slice(from, to - from), out.data() + from);
     };
     // Persistent workers (threads 1..T-1) woken per request; the calling thread does part 0. Both
     // sides spin for up to kSpin before sleeping on a condition variable, as serving thread pools do:

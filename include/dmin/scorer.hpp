@@ -15,6 +15,30 @@
 
 namespace dmin {
 
+/// One branch's request state in a Scorer: its activations and each layer's workspace, carved from
+/// the scorer's one buffer.
+template <class S>
+struct BranchState {
+    float *s0, *r, *z, *sp;  ///< sequence embedding [L, D], refined [L, D], z [H][L][D], sum pool [D]
+    typename layers::SelfAttention<S>::Workspace att;
+    layers::BlockWorkspace block;  ///< the refiner's, then the interest heads' (one after the other)
+    typename layers::TargetAttention<S>::Workspace target;
+
+    template <class A, class B>
+    void carve(A& a, const B& b) {
+        const auto L = static_cast<std::size_t>(b.L), D = static_cast<std::size_t>(b.D), H = static_cast<std::size_t>(b.H);
+        s0 = a.take(L * D);
+        r = a.take(L * D);
+        z = a.take(H * L * D);
+        sp = a.take(D);
+        att.carve(a, b);
+        block.carve(a, b);
+        int widest = 1;
+        for (const auto& t : b.target) widest = std::max(widest, t.attn.max_width());
+        target.carve(a, b, widest);
+    }
+};
+
 /// Request state for one thread. Construction sizes every buffer; set_user() and score() never
 /// allocate. The model must outlive the scorer; many scorers may share one const model.
 template <class M>
@@ -152,32 +176,11 @@ public:
     }
 
 private:
-    /// One branch's request state: its activations and each layer's workspace.
-    struct Branch {
-        float *s0, *r, *z, *sp;  ///< sequence embedding [L, D], refined [L, D], z [H][L][D], sum pool [D]
-        typename Attention::Workspace att;
-        layers::BlockWorkspace block;  ///< the refiner's, then the interest heads' (one after the other)
-        typename Target::Workspace target;
-    };
-
     const layers::BranchDims& dims(std::size_t i) const { return m_.branches()[i]; }
 
     template <class A>
     void carve(A& a) {
-        for (std::size_t i = 0; i < st_.size(); ++i) {
-            const auto& b = m_.branches()[i];
-            auto& s = st_[i];
-            const auto L = static_cast<std::size_t>(b.L), D = static_cast<std::size_t>(b.D), H = static_cast<std::size_t>(b.H);
-            s.s0 = a.take(L * D);
-            s.r = a.take(L * D);
-            s.z = a.take(H * L * D);
-            s.sp = a.take(D);
-            s.att.carve(a, b);
-            s.block.carve(a, b);
-            int widest = 1;
-            for (const auto& t : b.target) widest = std::max(widest, t.attn.max_width());
-            s.target.carve(a, b, widest);
-        }
+        for (std::size_t i = 0; i < st_.size(); ++i) st_[i].carve(a, m_.branches()[i]);
         dnn_ws_.carve(a, m_.dnn());
         ldxc_ = std::max(1, m_.dnn().candidate_width);
         xc_ = a.take(std::size_t{Dnn::kBlock} * static_cast<std::size_t>(ldxc_));
@@ -250,13 +253,10 @@ private:
         for (std::size_t i = 0; i < st_.size(); ++i) {
             auto& s = st_[i];
             const auto& b = m_.branches()[i];
-            // Target embeddings feature-major: lane_t[d·kLanes + c]. Unused lanes repeat the last candidate.
-            for (int c = 0; c < kLanes; ++c) {  // candidate-major [kLanes][D] in lane_i, then transposed
-                const std::size_t cand = first + static_cast<std::size_t>(std::min(c, n - 1));
-                float* t = s.target.lane_i + static_cast<std::ptrdiff_t>(c) * b.D;
-                layers::Embedding::gather_target(m_.embedding(), i, cands.ids + cand * cands.id_stride, ids_.data(), t);
-                if (c < n) target_x_sum_pool(i, t, x + static_cast<std::ptrdiff_t>(c) * ldxc_);
-            }
+            // Target embeddings candidate-major in lane_i, then feature-major (lane_t[d·kLanes + c]) for the lanes.
+            layers::Embedding::gather_target_rows(m_.embedding(), i, cands, first, n, kLanes, ids_.data(), b.D, s.target.lane_i);
+            for (int c = 0; c < n; ++c)
+                target_x_sum_pool(i, s.target.lane_i + static_cast<std::ptrdiff_t>(c) * b.D, x + static_cast<std::ptrdiff_t>(c) * ldxc_);
             kernels::transpose(s.target.lane_i, b.D, kLanes, b.D, s.target.lane_t, kLanes);
             for (int h = 0; h < b.H; ++h) Target::lanes(b.target[static_cast<std::size_t>(h)], b, s.target, h, n, x + interest_offset(i, h), ldxc_);
         }
@@ -276,12 +276,7 @@ private:
         if (!user_set_) detail::fail("Scorer: set_user() must be called before scoring");
     }
 
-    /// Never return a wrong score silently: finite inputs can still overflow (e.g. a numeric value of 1e38).
-    float checked_output(float logit) const {
-        if (!std::isfinite(logit))
-            detail::fail("candidate score is not finite (logit ", logit, "): a numeric feature value is too large for this model");
-        return regression_ ? logit : 1.0f / (1.0f + std::exp(-logit));
-    }
+    float checked_output(float logit) const { return Dnn::output(logit, regression_); }
 
     int interest_offset(std::size_t branch, int head) const {
         return m_.dnn().interest_offset[branch * static_cast<std::size_t>(m_.spec().num_heads) + static_cast<std::size_t>(head)];
@@ -289,7 +284,7 @@ private:
 
     const M& m_;
     AlignedBuffer buf_;
-    std::vector<Branch> st_;
+    std::vector<BranchState<S>> st_;
     std::vector<std::int64_t> ids_;
     std::vector<float> values_;
     std::vector<std::int64_t> one_ids_;

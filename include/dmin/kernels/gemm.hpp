@@ -10,8 +10,8 @@
 
 // Full unrolling of the loops over a register tile's rows and vectors, requested before GCC's
 // scalar replacement of aggregates runs: without it GCC 12 keeps the accumulator array c[MR][NV] on
-// the stack and copies all of it in and out around the k-loop and the epilogue (~150 extra loads and
-// stores per 6×4 tile; paper shape 10% slower per candidate).
+// the stack and copies all of it in and out around the k-loop and the epilogue (benchmarks/RESULTS.md
+// §7, "unrolling").
 #if defined(__clang__)
 #define DMIN_UNROLL _Pragma("clang loop unroll(full)")
 #elif defined(__GNUC__)
@@ -36,7 +36,7 @@ enum class Epilogue { none, relu };
 /// repeated every `period` columns plus one value per row and block of `period` columns. The lane
 /// layout's first attention layer starts this way from a0_c + g_v (rows are units, a block is one
 /// sequence position of `period` candidates), inside the register tiles instead of through a pass
-/// that writes C first (small and paper shapes: ~5% per candidate). Precondition: period is a power
+/// that writes C first (benchmarks/RESULTS.md §7, "periodic start"). Precondition: period is a power
 /// of two and a multiple of the vector width (so a vector never straddles two blocks, and a column's
 /// block is a shift away: kLanes = 16).
 struct OuterSum {
@@ -194,15 +194,15 @@ DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, 
 }
 
 /// Accumulator registers a tile may use: 24 of AVX-512's 32 vector registers, 12 of AVX2's 16 (the
-/// rest hold the B vectors and the broadcast A element). Beyond them GCC spills the tile: 6 × 4 ymm
-/// tiles ran at 55–60% of the ymm peak, 6 × 2 at 90%.
+/// rest hold the B vectors and the broadcast A element). Beyond them GCC spills the tile and the
+/// tile's rate falls (benchmarks/RESULTS.md §7, "tile registers").
 constexpr int kTileAccumulators = vfloat::size >= 16 ? 24 : 12;
 
 /// With 32 vector registers a chunk of five vectors runs as 5 × 5 tiles: 25 accumulators, 5 B
 /// vectors and the broadcast A element. Used where the columns are five vectors (+ multiples of four):
 /// the attention layers' A1 = 80 outputs (g_l, a single candidate's layer 1) and the lane layout's
 /// chunks of 5 positions × 16 lanes, which would otherwise be split 3 + 2 vectors (18 and 12
-/// accumulators; 50 × 80 × 64: 202 → 214 GFLOP/s, 50 × 80 × 32: 195 → 207).
+/// accumulators, a slower pair of tiles: benchmarks/RESULTS.md §7, "5 × 5 tiles").
 constexpr bool kFiveByFive = vfloat::size >= 16;
 
 /// Vectors in the next column chunk of a product with MR-row tiles, nvec vectors of columns left.
@@ -271,8 +271,7 @@ inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const flo
 /// How many 5-row tiles to use for R rows so that 6-row tiles cover the rest exactly (R = 6a + 5b,
 /// b ≤ 5: 32 = 2·6 + 4·5, 40 = 5·6 + 2·5, 50 = 5·6 + 4·5); 0 when no such split exists (R < 5 and
 /// 7, 8, 9, 13, 14, 19 rows), which leaves a short tail tile. A 5-row tile runs at the 6-row rate;
-/// a 2- or 4-row tail does not (measured: the 32-row DNN blocks and the 40-row lane-attention
-/// layer 2 were 11–12% slower than 30 and 36 rows).
+/// a 2- or 4-row tail does not (benchmarks/RESULTS.md §7, "row tails").
 constexpr int five_row_tiles(int R) {
     for (int b = 0; b <= 5 && 5 * b <= R; ++b)
         if ((R - 5 * b) % 6 == 0) return b;

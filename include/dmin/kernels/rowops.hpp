@@ -264,9 +264,12 @@ inline void residual_layer_norm_rows(float* X, int ldx, const float* R, int ldr,
             if (!gamma) continue;
             const float m = sum * inv_w;
             float sq = 0.0f;
-            for (int k = 0; k < width; ++k) sq += (x[k] - m) * (x[k] - m);
+            // Explicit FMAs, as in the vector path: left to the compiler, whether a*b + c is contracted
+            // depends on how it vectorises the loop, which changes when the width is a compile-time
+            // constant, and a fixed-shape model would then differ from the runtime-sized one in the last bit.
+            for (int k = 0; k < width; ++k) sq = fma_scalar(x[k] - m, x[k] - m, sq);
             const float rstd = 1.0f / std::sqrt(sq * inv_w + 1e-5f);
-            for (int k = 0; k < width; ++k) x[k] = (x[k] - m) * rstd * gamma[k] + beta[k];
+            for (int k = 0; k < width; ++k) x[k] = fma_scalar((x[k] - m) * rstd, gamma[k], beta[k]);
         }
         return;
     }
@@ -349,8 +352,8 @@ inline void softmax_ordered(float* x, int n) {
 
 namespace detail {
 /// C rows of project_rows_ordered as C scalar FMA chains side by side (the same operations, fma_scalar).
-/// Out of line: with the seven instances inlined into project_rows_ordered a paper one-candidate request
-/// measured 54.04 against 53.75 µs (9 interleaved rounds), though there they handle 2 of 50 rows per head.
+/// Out of line: the seven instances inlined into project_rows_ordered made a paper one-candidate request
+/// slower, though there they handle 2 of 50 rows per head (benchmarks/RESULTS.md §7, "chains").
 template <int C>
 DMIN_KERNEL_NOINLINE void project_rows_chains(const float* X, int ld, int n, const float* w, float b, float* out) {
     float a[C];
@@ -363,12 +366,12 @@ DMIN_KERNEL_NOINLINE void project_rows_chains(const float* X, int ld, int n, con
 
 /// out[r] = b + Σ_k X[r][k]·w[k] as one fused multiply-add chain in k order per row: the rounding
 /// of gemm_tn with a single output row (the lane layout), for one candidate's rows. The chains of W
-/// rows run side by side, one per lane, on W × W blocks of X transposed in registers (vfloat::transpose;
-/// 4× faster than the scalar copies into a transposed buffer it replaces, which were 3.5% of a paper
-/// one-candidate request). One chain at a time waited for every FMA's latency. A last block of
-/// fewer than W/2 rows runs as that many scalar chains side by side (small shape, 5 positions: 12% of
-/// a one-candidate request went into filling a whole transposed block; 4 chains and then a fifth on
-/// its own cost small N=4 2.7% more).
+/// rows run side by side, one per lane, on W × W blocks of X transposed in registers (vfloat::transpose,
+/// faster than scalar copies into a transposed buffer). One chain at a time waited for every FMA's
+/// latency. A last block of fewer than W/2 rows runs as that many scalar chains side by side: filling a
+/// whole transposed block for a few rows (the small shape's 5 positions) was a large share of a
+/// one-candidate request, and 4 chains followed by a lone fifth were slower still (benchmarks/RESULTS.md
+/// §7, "transposed blocks").
 inline void project_rows_ordered(const float* X, int rows, int n, int ld, const float* w, float b, float* out) {
     constexpr int W = vfloat::size;
     float res[W];
@@ -405,7 +408,7 @@ inline void project_rows_ordered(const float* X, int rows, int n, int ld, const 
 
 /// dst[0..n) = src[0..n): whole vectors, then one masked partial vector. For the short rows copied per
 /// candidate (embeddings of E floats, interests of D), where std::copy's call to memmove cost more than
-/// the copy (small shape, N=1024: −1.9% per candidate, 9 interleaved rounds). Not for a row that is
+/// the copy (benchmarks/RESULTS.md §7, "copies"). Not for a row that is
 /// loaded again at once: a load waiting on a masked store is not forwarded (the user phase's sequence
 /// embedding rows, read by the next product, keep std::copy).
 inline void copy_floats(const float* src, int n, float* dst) {
@@ -428,7 +431,7 @@ inline void project_rows(const float* X, int rows, int n, int ld, const float* w
         }
         for (; k + W <= n; k += W) acc0 = fma(vfloat::load(x + k), vfloat::load(w + k), acc0);
         float s = hsum(acc0 + acc1);
-        for (; k < n; ++k) s += x[k] * w[k];
+        for (; k < n; ++k) s = fma_scalar(x[k], w[k], s);  // explicit: see residual_layer_norm_rows
         out[r] = s + b;
     }
 }

@@ -5,6 +5,7 @@
 
 #include "dmin/kernels/isa.hpp"
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,14 @@ public:
         const auto ep = w.mlp.hidden.empty() ? kernels::Epilogue::none : w.mlp.hidden[0].epilogue();
         first.forward(1, ws.xfull, first.in, ws.y0, ws.ld, ep);
         return tail(w, 1, ws)[0];
+    }
+
+    /// The model's output for one logit: the probability (binary task) or the logit itself (regression).
+    /// Never a wrong score silently: finite inputs can still overflow (a numeric value of 1e38, say).
+    static float output(float logit, bool regression) {
+        if (!std::isfinite(logit))
+            detail::fail("candidate score is not finite (logit ", logit, "): a numeric feature value is too large for this model");
+        return regression ? logit : 1.0f / (1.0f + std::exp(-logit));
     }
 
 private:

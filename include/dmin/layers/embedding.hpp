@@ -99,6 +99,17 @@ public:
         }
     }
 
+    /// Target embeddings of branch i for `rows` lanes, candidate-major ([rows][D], row c at t + c·D):
+    /// candidates first .. first+n-1, and the lanes past n repeat the last one so that a full-width
+    /// lane kernel reads only real embeddings.
+    static void gather_target_rows(const EmbeddingWeights& w, std::size_t i, const Candidates& cands, std::size_t first, int n,
+                                   int rows, const std::int64_t* request_ids, int D, float* t) {
+        for (int c = 0; c < rows; ++c) {
+            const std::size_t cand = first + static_cast<std::size_t>(std::min(c, n - 1));
+            gather_target(w, i, cands.ids + cand * cands.id_stride, request_ids, t + static_cast<std::ptrdiff_t>(c) * D);
+        }
+    }
+
     /// A tuple group's embedding for a sequence of L positions: row l is the concatenation of the
     /// group's fields at position l ([L, D] row-major, D = E·fields). `ids` is a request's id array.
     static void gather_sequence(const EmbeddingWeights& w, const BranchSpec& b, const std::int64_t* ids, int L, float* rows) {

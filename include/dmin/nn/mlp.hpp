@@ -18,7 +18,7 @@ DMIN_ISA_NAMESPACE_BEGIN
 /// columns [p·panel, p·panel + w_p) of every row as one row-major [in × w_p] block (w_p = panel, or
 /// what is left for the last one). A layer of a few hundred outputs then streams its weights
 /// sequentially: row-major, each K step of a 64-column register tile is a 256-byte piece of a new
-/// 2–4 KB row, and from L3 that was 3–26% slower (RESULTS.md §4). The layout does not change a
+/// 2–4 KB row, and from L3 that was slower (benchmarks/RESULTS.md §7, "panels"). The layout does not change a
 /// result bit: every output is still one FMA chain in k order (kernels::gemm).
 struct Linear {
     int in = 0, out = 0;
