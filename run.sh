@@ -1,39 +1,80 @@
 #!/usr/bin/env bash
 # dmin's two commands (see README):
-#   ./run.sh        install what is missing, build, run the main job (rank candidates with the shipped model)
-#   ./run.sh test   install what is missing, build, run every test (C++ via CTest, Python via unittest)
+#   ./run.sh        install what the main job is missing, build the one example it runs, rank candidates
+#                   with the shipped model
+#   ./run.sh test   install what is missing, build everything, run every test (C++ via CTest, Python via unittest)
+# Debian 12 and 13 alike: the package names below exist in both; the clang runtime is the one of the
+# installed clang's major version (14 on Debian 12, 19 on Debian 13).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 mode=${1:-main}
 case "$mode" in main|test) ;; *) echo "usage: ./run.sh [main|test]" >&2; exit 2 ;; esac
 
-# Debian packages dmin needs (nothing is downloaded at build or test time beyond these).
-pkgs="cmake make g++ clang libclang-rt-14-dev libeigen3-dev libxsimd-dev nlohmann-json3-dev catch2 libbenchmark-dev
-      python3 python3-torch python3-numpy python3-yaml"
-missing=()
-for p in $pkgs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "run.sh: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  else
+# Debian packages (nothing is downloaded at build or test time beyond these). The main job needs only
+# a compiler and the three header libraries; tests and benchmarks need the rest.
+main_pkgs="cmake make g++ libeigen3-dev libxsimd-dev nlohmann-json3-dev"
+test_pkgs="clang catch2 libbenchmark-dev python3 python3-torch python3-numpy python3-yaml"
+
+updated=0
+missing_of() {  # the packages among "$@" that are not installed
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+install() {  # install the missing ones among "$@" as root, or say how and stop
+  local missing
+  missing=$(missing_of "$@" | tr '\n' ' ')
+  [ -n "${missing// }" ] || return 0
+  if [ "$(id -u)" -ne 0 ]; then
     echo "run.sh: missing packages; run this first, then re-run ./run.sh $mode:" >&2
-    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    echo "  sudo apt-get install -y --no-install-recommends $missing" >&2
     exit 1
   fi
-fi
+  echo "run.sh: installing $missing"
+  export DEBIAN_FRONTEND=noninteractive
+  [ "$updated" = 1 ] || { apt-get update -qq; updated=1; }
+  # shellcheck disable=SC2086  # one word per package
+  apt-get install -y -qq --no-install-recommends $missing
+}
+clang_major() {  # major version of the installed clang, else of the one apt would install
+  if command -v clang >/dev/null; then
+    clang --version | sed -n '1s/.*clang version \([0-9][0-9]*\).*/\1/p'
+  else
+    apt-cache depends clang 2>/dev/null | sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' | head -n 1
+  fi
+}
 
 jobs=${DMIN_JOBS:-2}
 build=${DMIN_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDMIN_WERROR=ON -DDMIN_RELIABILITY_TESTS=ON
-cmake --build "$build" -j "$jobs"
+common=(-DCMAKE_BUILD_TYPE=Release -DDMIN_WERROR=ON)
 
 if [ "$mode" = main ]; then
+  # shellcheck disable=SC2086
+  install $main_pkgs
+  # A fresh build directory is configured without tests and benchmarks (their packages may be missing,
+  # and configuring them costs time); one that ./run.sh test configured keeps them. Either way only
+  # rank_candidates is built.
+  if [ -f "$build/CMakeCache.txt" ]; then
+    cmake -S . -B "$build" "${common[@]}"
+  else
+    cmake -S . -B "$build" "${common[@]}" -DDMIN_BUILD_TESTS=OFF -DDMIN_BUILD_BENCHMARKS=OFF -DDMIN_RELIABILITY_TESTS=OFF
+  fi
+  cmake --build "$build" -j "$jobs" --target rank_candidates
   exec "$build/examples/rank_candidates" examples/models/multi_interest_world.safetensors
 fi
+
+# libclang-rt-N-dev: the sanitizer and libFuzzer runtimes of the reliability sub-build, for clang N.
+# Known up front when clang is installed (or apt's lists name its version), else after installing it.
+major=$(clang_major)
+# shellcheck disable=SC2086
+install $main_pkgs $test_pkgs ${major:+libclang-rt-$major-dev}
+if [ -z "$major" ]; then
+  major=$(clang_major)
+  [ -n "$major" ] || { echo "run.sh: cannot tell the clang version (clang --version)" >&2; exit 1; }
+  install "libclang-rt-$major-dev"
+fi
+
+cmake -S . -B "$build" "${common[@]}" -DDMIN_BUILD_TESTS=ON -DDMIN_BUILD_BENCHMARKS=ON -DDMIN_RELIABILITY_TESTS=ON
+cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -j "$jobs"

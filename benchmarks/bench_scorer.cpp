@@ -1,7 +1,8 @@
 // Request-level benchmarks of dmin::Scorer at the three benchmark shapes (python/bench/models.py).
 //
-//   build/benchmarks/bench_scorer [--benchmark_filter=paper] [--benchmark_min_time=0.5] [--models DIR]
+//   build/benchmarks/bench_scorer [--benchmark_filter=paper] [--benchmark_min_time=0.5s] [--models DIR]
 //                                 [--shape small|paper|large]   (load only that shape)
+//   (Google Benchmark 1.7 takes --benchmark_min_time=0.5, without the unit.)
 //
 // Model files: --models DIR, else $DMIN_BENCH_MODELS, else the directory the build generated them in
 // (DMIN_BENCH_MODELS_DIR, see benchmarks/CMakeLists.txt). Missing shapes are skipped with a note.

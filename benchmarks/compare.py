@@ -318,9 +318,14 @@ def dmin_cpu(build, models_dir, shape, n, seconds):
     exe = os.path.join(build, "benchmarks", "bench_scorer")
     if not os.path.isfile(exe):
         return None
-    r = subprocess.run([exe, "--models", models_dir, "--shape", shape, "--benchmark_filter=^request/%s/N:%d/threads:1" % (shape, n),
-                        "--benchmark_min_time=%g" % seconds, "--benchmark_format=json"], capture_output=True, text=True,
-                       timeout=600)
+    args = [exe, "--models", models_dir, "--shape", shape, "--benchmark_filter=^request/%s/N:%d/threads:1" % (shape, n),
+            "--benchmark_format=json"]
+    # Google Benchmark 1.8+ wants the unit ("0.5s"; a bare number is deprecated there), 1.7 rejects it
+    # as an unrecognised flag: try the current form first, the old one when the flag was the problem.
+    for min_time in ("%gs" % seconds, "%g" % seconds):
+        r = subprocess.run(args + ["--benchmark_min_time=" + min_time], capture_output=True, text=True, timeout=600)
+        if r.returncode == 0 or "benchmark_min_time" not in r.stderr:
+            break
     if r.returncode != 0:
         return None
     b = json.loads(r.stdout)["benchmarks"][0]
@@ -504,7 +509,7 @@ def main(argv=None):
     skipped = OrderedDict()
     for s in shapes:
         spec = json.load(open(paths[s]["spec"]))
-        state = torch.load(paths[s]["state"])
+        state = torch.load(paths[s]["state"], map_location="cpu", weights_only=True)
         model = DMIN(spec)
         model.load_state_dict(state)
         model.eval()

@@ -2,7 +2,7 @@
 // shared dmin::Model<> for a bounded time; every result must be bit-identical to the single-threaded
 // score of the same request computed beforehand. Also run under ThreadSanitizer (tests/reliability.cmake).
 // DMIN_CONCURRENCY_SECONDS overrides the time per model (default 2).
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -1,6 +1,6 @@
 // Every FuxiCTR case (../shared/fuxictr-cases, copied to tests/data/fuxictr) exported with dmin-export
 // must reproduce FuxiCTR's own predictions within 1e-5, runtime-sized and compile-time-sized.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include "test_util.hpp"
 

@@ -5,7 +5,7 @@
 // in a crash, a sanitizer report, another exception type or a NaN probability.
 // Several cases here were open bugs when written (tests/fuzz/README.md, "Findings"), fixed in def20f0
 // and 93fcc06; a test documenting a bug still open would carry the tag [open-bug].
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cstdio>
 #include <cstring>

@@ -1,5 +1,5 @@
 // gemm kernel against the double-precision triple loop, over shapes that hit every tail path.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <dmin/aligned.hpp>
 #include <dmin/kernels/gemm.hpp>

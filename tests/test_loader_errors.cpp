@@ -1,5 +1,5 @@
 // Every way a weights file can be broken yields a dmin::Error that names the problem (weights_format.md §1).
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cstdio>
 #include <cstring>

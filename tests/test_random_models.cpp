@@ -1,6 +1,6 @@
 // Fresh random models from the PyTorch reference (python/dmin_ref/fixtures.py, float64 reference values):
 // end to end and every intermediate, on both the FuxiCTR-form path and the factorised fast path.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <fstream>
 #include <map>

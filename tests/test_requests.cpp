@@ -1,6 +1,6 @@
 // Requests a user can send: every bad input yields a dmin::Error naming the feature (and sample), or
 // follows the documented policy (padding, truncation, all-padding average).
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <limits>
 

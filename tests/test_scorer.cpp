@@ -1,6 +1,6 @@
 // Scorer behaviour: fast path = reference path over many candidates and blocks, zero heap allocation
 // in set_user/score, explanations, candidate errors, zero and very many candidates.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <atomic>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // Every test fixture scored through its compile-time shape type (the one `dmin inspect` prints) equals the
 // runtime-sized model bit for bit: both instantiations run the same layers and kernels in the same order,
 // the fixed sizes only turn loop bounds into constants.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cstring>
 #include <random>

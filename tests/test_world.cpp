@@ -1,7 +1,7 @@
 // The shipped example model (examples/models, trained by python/world/train.py on the synthetic
 // multi-interest world): the C++ fast path reproduces PyTorch's held-out predictions one by one, and
 // the held-out AUC computed here equals the recorded one and shows the model learned something.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <algorithm>
 #include <cmath>

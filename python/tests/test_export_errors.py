@@ -17,7 +17,7 @@ class ExportErrors(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="dmin-errors-")
         cls.case = _util.case_files("tiny_seq_trained")
         cls.params = _util.load_json(cls.case["params"])
-        cls.state = torch.load(cls.case["checkpoint"], map_location="cpu")
+        cls.state = torch.load(cls.case["checkpoint"], map_location="cpu", weights_only=True)
 
     @classmethod
     def tearDownClass(cls):

@@ -42,7 +42,7 @@ class FuxiCTRCases(unittest.TestCase):
                 out = self.export(case)
                 spec, tensors, reference, vocab = read_dmin_file(out)
                 # stored tensors: the checkpoint minus aliases / num_batches_tracked, bit-identical
-                sd = torch.load(f["checkpoint"], map_location="cpu")
+                sd = torch.load(f["checkpoint"], map_location="cpu", weights_only=True)
                 self.assertEqual(list(tensors), list(expected_tensor_shapes(spec)))
                 for k, v in tensors.items():
                     np.testing.assert_array_equal(v, sd[k].numpy(), err_msg=k)

@@ -59,7 +59,7 @@ class NumpyCrossCheck(unittest.TestCase):
         f = _util.case_files("heads2_dice_bn")
         spec = build_spec(_util.load_json(f["params"]), load_feature_map(f["feature_map"]))
         m = DMIN(spec)
-        m.load_state_dict(torch.load(f["checkpoint"], map_location="cpu"))
+        m.load_state_dict(torch.load(f["checkpoint"], map_location="cpu", weights_only=True))
         samples = _util.load_json(f["inputs"])["samples"][:40]
         exp = _util.load_json(f["expected"])
         T = m.dmin_tensors()
@@ -69,7 +69,9 @@ class NumpyCrossCheck(unittest.TestCase):
 
 class Semantics(unittest.TestCase):
     def test_refiner_matches_torch_multihead_attention(self):
-        # torch 1.13 slow path with FuxiCTR's float mask 1 - attn_mask.float() == our additive refiner
+        # REFERENCE_SEMANTICS Q1 on the torch present (1.13 on Debian 12, 2.6 on Debian 13): FuxiCTR's
+        # float mask 1 - attn_mask.float() adds +1.0 to blocked logits, in eval and under no_grad too
+        # (only torch 2.0.x excluded them) == our additive refiner; a bool mask == our strict one.
         model = random_model("tuple_bn_dice_dropout").eval()
         layer = model.behavior_refiner[0]
         spec = model.spec

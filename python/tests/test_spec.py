@@ -109,7 +109,7 @@ class StateDictLayout(unittest.TestCase):
         self.assertEqual(list(expected_tensor_shapes(spec, with_aliases=True, with_num_batches=True).items()),
                          DMIN_TEST_KEYS)
         # and the real FuxiCTR checkpoint has exactly these keys
-        sd = torch.load(_util.case_files("tiny_seq_trained")["checkpoint"], map_location="cpu")
+        sd = torch.load(_util.case_files("tiny_seq_trained")["checkpoint"], map_location="cpu", weights_only=True)
         self.assertEqual([(k, list(v.shape)) for k, v in sd.items()], DMIN_TEST_KEYS)
         # shared tables: one module object, the stored key list has the owner only
         self.assertIs(model.embedding_layer.embedding_layers["click_sequence"],
@@ -125,7 +125,7 @@ class StateDictLayout(unittest.TestCase):
             f = _util.case_files(case)
             spec = build_spec(_util.load_json(f["params"]), load_feature_map(f["feature_map"]))
             m = DMIN(spec)
-            m.load_state_dict(torch.load(f["checkpoint"], map_location="cpu"), strict=True)
+            m.load_state_dict(torch.load(f["checkpoint"], map_location="cpu", weights_only=True), strict=True)
 
     def test_section_3_3_layout(self):
         spec = build_spec(_params(), SEC33_MAP)

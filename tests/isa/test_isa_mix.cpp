@@ -3,7 +3,7 @@
 // exactly the bits of a program built for its instruction set alone, which fails when the linker lets
 // one build run another's kernels (dmin's code without kernels/isa.hpp's per-ISA namespaces).
 // No dmin header here: this translation unit is none of the three builds.
-#include <catch2/catch.hpp>
+#include "../catch.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -6,7 +6,7 @@ foreach(v SRC BIN CXX TARGET_FILE MODELS JOBS)
   endif()
 endforeach()
 if(NOT CXX OR NOT EXISTS "${CXX}")
-  message(FATAL_ERROR "clang++ not found: the fuzz and sanitizer sub-build needs clang and libclang-rt-14-dev (run.sh installs them)")
+  message(FATAL_ERROR "clang++ not found: the fuzz and sanitizer sub-build needs clang and the libclang-rt-N-dev of its major version N (run.sh test installs them)")
 endif()
 string(TIMESTAMP t0 "%s")
 execute_process(

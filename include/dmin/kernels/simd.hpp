@@ -7,6 +7,9 @@
 #include <string>
 
 #include "dmin/kernels/isa.hpp"
+#if !defined(DMIN_SCALAR_KERNELS)
+#include "dmin/kernels/xsimd_compat.hpp"
+#endif
 
 /// A kernel kept out of line (still `inline` for the one-definition rule): see its uses.
 #if defined(__GNUC__) || defined(__clang__)
@@ -149,7 +152,7 @@ inline xsimd::batch<float, Arch> exp_by_halves(xsimd::batch<float, Arch> x) {
     for (int i = 1; i < 6; ++i) p = xsimd::fma(p, r, B(C::p[i]));
     const B y = xsimd::fma(p * r, r, r) + B(1.0f);
     const I ni = xsimd::to_int(n), n1 = ni >> 1, n2 = ni - n1;  // n in [−150, 128]: both halves in [−75, 64]
-    const B f1 = xsimd::bitwise_cast<B>((n1 + I(127)) << 23), f2 = xsimd::bitwise_cast<B>((n2 + I(127)) << 23);
+    const B f1 = xsimd_compat::bitwise_cast<B>((n1 + I(127)) << 23), f2 = xsimd_compat::bitwise_cast<B>((n2 + I(127)) << 23);
     return (y * f1) * f2;
 }
 
@@ -169,7 +172,7 @@ struct basic_vfloat {
     void store(float* p) const { v.store_unaligned(p); }
     /// Fused multiply-add. xsimd 8.1 has no AVX-512 fma (it falls back to x·y + z and leaves the fusion to
     /// the compiler's contraction, which GCC applies in some contexts and not others): call the intrinsic,
-    /// so every kernel rounds a·b + c once, whichever lane or layout computes it.
+    /// so every kernel rounds a·b + c once, whichever lane or layout computes it (and xsimd version: 11 added one).
     friend basic_vfloat fma(basic_vfloat a, basic_vfloat b, basic_vfloat c) {
 #if XSIMD_WITH_AVX512F
         if constexpr (size == 16) return basic_vfloat(batch(_mm512_fmadd_ps(a.v, b.v, c.v)));
@@ -218,7 +221,7 @@ struct basic_vfloat {
         if constexpr (size == 16) return avx512::hsum(a.v);
         else
 #endif
-            return xsimd::hadd(a.v);  // xsimd 8.1 has no reduce_add
+            return xsimd_compat::reduce_add(a.v);
     }
     friend float hmax(basic_vfloat a) {
 #if XSIMD_WITH_AVX512F
@@ -311,7 +314,7 @@ inline std::string simd_arch_name() { return arch::name(); }
 #endif
 
 /// a·b + c for scalar code that must give vfloat fma's bits: fused where the vector fma is (FMA3 and
-/// AVX-512 hardware, the scalar fallback), a·b + c with two roundings where it is not (xsimd 8.1
+/// AVX-512 hardware, the scalar fallback), a·b + c with two roundings where it is not (xsimd 8.1 to 13
 /// emulates fma as x·y + z on SSE and AVX without FMA3; std::fma would round once there, in software).
 #if defined(DMIN_SCALAR_KERNELS) || defined(__FMA__) || defined(__ARM_FEATURE_FMA)
 inline float fma_scalar(float a, float b, float c) { return std::fma(a, b, c); }
