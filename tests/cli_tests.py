@@ -183,6 +183,113 @@ class Bench(unittest.TestCase):
             self.assertEqual(len(err.strip().splitlines()), 1, err)
 
 
+WORLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "models", "multi_interest_world.safetensors")
+
+
+def world_bytes():
+    with open(WORLD, "rb") as f:
+        return f.read()
+
+
+class StrictJson(unittest.TestCase):
+    """Issue 23: every JSON dmin reads is read to its last byte; otherwise status 2, one line, no stdout."""
+
+    def rejected(self, argv, *says):
+        rc, out, err = run(*argv)
+        self.assertEqual((rc, out), (2, ""), err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        for s in says:
+            self.assertIn(s, err)
+
+    def request(self, raw, *says):
+        with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+            f.write(raw)
+        try:
+            self.rejected(("predict", WORLD, f.name), *says)
+        finally:
+            os.unlink(f.name)
+
+    def model_with_header(self, edit):
+        """The shipped model with edit(header bytes) as its header, written to a temporary file."""
+        data = world_bytes()
+        n = int.from_bytes(data[:8], "little")
+        header = edit(data[8:8 + n])
+        f = tempfile.NamedTemporaryFile("wb", suffix=".safetensors", delete=False)
+        f.write(len(header).to_bytes(8, "little") + header + data[8 + n:])
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        return f.name
+
+    def model_rejected(self, edit, *says):
+        path = self.model_with_header(edit)
+        for command in ("inspect", "selftest"):
+            self.rejected((command, path), *says)
+        self.rejected(("predict", path, case_file("tiny_seq_trained", "inputs.json")), *says)
+
+    def test_request_nul_and_garbage_after_the_document(self):
+        self.request(b'{"samples":[]}\x00\x8f\xffgarbage', "NUL byte at offset 14")
+
+    def test_request_nul_inside_a_string(self):
+        self.request(b'{"samples":[{"a\x00":1}]}', "NUL byte at offset 15")
+
+    def test_request_garbage_after_the_document(self):
+        self.request(b'{"samples":[]} x', "byte 0x78 at offset 15 after the end of the JSON document")
+
+    def test_request_second_document(self):
+        self.request(b'{"samples":[]}{"samples":[]}', "byte 0x7B at offset 14 after the end")
+
+    def test_request_overlong_utf8(self):
+        self.request(b'{"samples":[{"\xc0\xaf":1}]}', "invalid UTF-8 at offset 14", "overlong")
+
+    def test_request_surrogate_utf8(self):
+        self.request(b'{"samples":[{"\xed\xa0\x80":1}]}', "invalid UTF-8 at offset 14", "surrogate")
+
+    def test_request_beyond_u10ffff(self):
+        self.request(b'{"samples":[{"\xf4\x90\x80\x80":1}]}', "invalid UTF-8 at offset 14", "beyond U+10FFFF")
+
+    def test_request_truncated_utf8(self):
+        self.request(b'{"samples":[{"\xe2\x82":1}]}', "invalid UTF-8 at offset 14", "truncated")
+
+    def test_request_stray_continuation_byte(self):
+        self.request(b'{"samples":[{"\x8f":1}]}', "invalid UTF-8 at offset 14", "continuation byte")
+
+    def test_request_trailing_whitespace_is_fine(self):
+        with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+            f.write(b'{"samples":[]} \n\t\r\n')
+        try:
+            rc, out, err = run("predict", WORLD, f.name)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out), {"predictions": []})
+
+    @staticmethod
+    def after_json(header, raw):
+        """The header with `raw` written over the space padding right after its JSON object."""
+        end = len(header.rstrip(b" "))
+        assert len(header) - end >= len(raw)
+        return header[:end] + raw + header[end + len(raw):]
+
+    def test_model_nul_and_garbage_after_the_header_json(self):
+        data = world_bytes()
+        json_end = len(data[8:8 + int.from_bytes(data[:8], "little")].rstrip(b" "))
+        self.model_rejected(lambda h: self.after_json(h, b"\x00\x8f\xff"), "header: NUL byte at offset %d" % json_end)
+
+    def test_model_newline_in_the_header_padding(self):
+        self.model_rejected(lambda h: self.after_json(h, b" \n"), "header: byte 0x0A", "only space padding")
+
+    def test_model_invalid_utf8_in_the_header(self):
+        note = lambda raw: lambda h: h.replace(b'{"__metadata__":{', b'{"__metadata__":{"note":"' + raw + b'",', 1)
+        for raw, problem in [(b"\xc0\xaf", "overlong"), (b"\xed\xa0\x80", "surrogate"), (b"\xf4\x90\x80\x80", "beyond U+10FFFF"),
+                             (b"\xe2\x82", "truncated"), (b"\x8f", "continuation byte")]:
+            self.model_rejected(note(raw), "header: invalid UTF-8 at offset 25", problem)
+
+    def test_model_space_padding_is_fine(self):
+        path = self.model_with_header(lambda h: h + b" " * 64)
+        rc, out, err = run("selftest", path)
+        self.assertEqual(rc, 0, err)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--dmin", required=True)

@@ -118,9 +118,9 @@ TEST_CASE("hostile weights: header JSON of the wrong shape", "[hostile][loader]"
     require_load_error(header_only("h_null", "null"), {"expected a JSON object"});
     require_load_error(header_only("h_zero_len", ""), {"not valid JSON"});
     require_load_error(header_only("h_empty_obj", "{}"), {"not a dmin weights file"});
-    require_load_error(header_only("h_garbage_pad", "{}  xx"), {"not valid JSON"});
-    require_load_error(header_only("h_nul", std::string("{\"a\0\": 1}", 9)), {"not valid JSON"});
-    require_load_error(header_only("h_utf8", "{\"\xff\xfe\": 1}"), {"not valid JSON"});
+    require_load_error(header_only("h_garbage_pad", "{}  xx"), {"header: byte 0x78 at offset 4", "only space padding"});
+    require_load_error(header_only("h_nul", std::string("{\"a\0\": 1}", 9)), {"header: NUL byte at offset 3"});
+    require_load_error(header_only("h_utf8", "{\"\xff\xfe\": 1}"), {"header: invalid UTF-8 at offset 2"});
     require_load_error(header_only("h_meta_array", "{\"__metadata__\": []}"), {"__metadata__"});
     require_load_error(header_only("h_meta_number", "{\"__metadata__\": {\"format\": 1}}"), {"__metadata__.format", "expected a string"});
     require_load_error(header_only("h_entry_number", "{\"t\": 5}"), {"tensor t"});
@@ -284,7 +284,7 @@ TEST_CASE("hostile requests: extreme and mistyped values", "[hostile][requests]"
         CHECK_THAT(error_of([&] { predict_json(m, twice); }), Catch::Contains("duplicate key \"userid\""));
     }
     SECTION("invalid UTF-8 and control characters") {
-        CHECK_THAT(error_of([&] { predict_json(m, "{\"samples\":[{\"\xc3\x28\":1}]}"); }), Catch::Contains("not valid JSON"));
+        CHECK_THAT(error_of([&] { predict_json(m, "{\"samples\":[{\"\xc3\x28\":1}]}"); }), Catch::Contains("invalid UTF-8 at offset 14"));
         CHECK_THAT(error_of([&] { predict_json(m, std::string("{\"samples\":[{\"a\x01\":1}]}")); }), Catch::Contains("not valid JSON"));
     }
     SECTION("a million-id sequence") {

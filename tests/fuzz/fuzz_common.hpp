@@ -2,12 +2,16 @@
 //
 // Oracle used by every target: dmin::Error and std::bad_alloc are accepted outcomes; any other
 // exception, a crash, a sanitizer report or a hang is a bug. `fuzz_check` aborts with a message so
-// that libFuzzer records the input as a crash.
+// that libFuzzer records the input as a crash. The harnesses' own steps (writing files, dumping JSON)
+// are written so that they cannot throw: an exception always comes from the library.
+// The request, load and spec targets also check that JSON the library accepted was read whole
+// (`check_read_whole`: an independent scan, not dmin's parser).
 #pragma once
 
 #include <dmin/dmin.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -62,6 +66,91 @@ bool accepted(const char* what, F&& f, std::string* message = nullptr) {
         die(std::string(what) + " threw a non-std exception");
     }
 }
+
+/// Whether bytes [i, i + len) of `t` are one well-formed UTF-8 sequence, by the table of well-formed
+/// byte sequences in the Unicode standard (ch. 3, table 3-7). A second opinion on dmin's own validator
+/// (include/dmin/io/json.hpp), which decodes and range-checks instead; `len` is set to the length.
+inline bool well_formed_utf8(const std::string& t, std::size_t i, std::size_t& len) {
+    const auto at = [&](std::size_t k) { return k < t.size() ? static_cast<unsigned char>(t[k]) : 0u; };
+    const unsigned b0 = at(i);
+    const auto in = [](unsigned b, unsigned lo, unsigned hi) { return b >= lo && b <= hi; };
+    len = 1;
+    if (b0 <= 0x7F) return true;
+    // The range allowed for the second byte depends on the first; every later byte is 80..BF.
+    unsigned lo = 0x80, hi = 0xBF;
+    if (in(b0, 0xC2, 0xDF)) {
+        len = 2;
+    } else if (in(b0, 0xE0, 0xEF)) {
+        len = 3;
+        if (b0 == 0xE0) lo = 0xA0;  // below: overlong
+        if (b0 == 0xED) hi = 0x9F;  // above: surrogates
+    } else if (in(b0, 0xF0, 0xF4)) {
+        len = 4;
+        if (b0 == 0xF0) lo = 0x90;  // below: overlong
+        if (b0 == 0xF4) hi = 0x8F;  // above: beyond U+10FFFF
+    } else {
+        return false;
+    }
+    if (i + len > t.size() || !in(at(i + 1), lo, hi)) return false;
+    for (std::size_t k = 2; k < len; ++k)
+        if (!in(at(i + k), 0x80, 0xBF)) return false;
+    return true;
+}
+
+/// Where the top-level JSON value starting at offset i of `t` ends (one past its last byte), found by
+/// bracket- and string-aware scanning alone. Meant only for text dmin accepted: it does not validate.
+inline std::size_t end_of_value(const std::string& t, std::size_t i) {
+    if (i >= t.size()) return i;
+    if (t[i] != '{' && t[i] != '[' && t[i] != '"') {  // number, true, false, null
+        while (i < t.size() && (std::isalnum(static_cast<unsigned char>(t[i])) || t[i] == '+' || t[i] == '-' || t[i] == '.')) ++i;
+        return i;
+    }
+    long depth = 0;
+    bool in_string = false;
+    for (; i < t.size(); ++i) {
+        const char c = t[i];
+        if (in_string) {
+            if (c == '\\') ++i;  // skip the escaped character
+            else if (c == '"') in_string = false;
+            if (!in_string && depth == 0) return i + 1;  // a top-level string just closed
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            ++depth;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return i;
+}
+
+/// Empty if `t` is, byte for byte, one JSON value read whole: no NUL, valid UTF-8 throughout, and
+/// after the value only JSON whitespace (only spaces when `spaces_only`: a weights-file header).
+/// Otherwise what is wrong and where.
+inline std::string not_read_whole(const std::string& t, bool spaces_only = false) {
+    for (std::size_t i = 0, len = 1; i < t.size(); i += len) {
+        if (t[i] == '\0') return "NUL byte at offset " + std::to_string(i);
+        if (!well_formed_utf8(t, i, len)) return "ill-formed UTF-8 at offset " + std::to_string(i);
+    }
+    std::size_t i = t.find_first_not_of(" \t\r\n");
+    if (i == std::string::npos) return "no JSON value";
+    for (i = end_of_value(t, i); i < t.size(); ++i)
+        if (spaces_only ? t[i] != ' ' : std::strchr(" \t\r\n", t[i]) == nullptr)
+            return "byte " + std::to_string(static_cast<unsigned char>(t[i])) + " at offset " + std::to_string(i) +
+                   " after the end of the top-level JSON value (" + std::to_string(t.size()) + " bytes in all)";
+    return "";
+}
+
+/// The read-whole oracle: `what` (a JSON document dmin accepted) must pass not_read_whole().
+inline void check_read_whole(const std::string& what, const std::string& text, bool spaces_only = false) {
+    if (!oracle_enabled("read-whole")) return;
+    const std::string problem = not_read_whole(text, spaces_only);
+    if (!problem.empty()) die("dmin accepted " + what + " but did not read it whole: " + problem);
+}
+
+/// A harness-side dump that cannot throw: invalid UTF-8 (which dmin must have rejected before the
+/// harness gets here) is replaced rather than raising nlohmann's type_error 316.
+inline std::string safe_dump(const dmin::io::json& j) { return j.dump(-1, ' ', false, dmin::io::json::error_handler_t::replace); }
 
 /// An anonymous in-memory file (memfd) holding `bytes`, reachable by path as /proc/self/fd/N, so
 /// dmin::load can open (and memory-map) it like any file without touching the disk.

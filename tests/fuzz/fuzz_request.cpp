@@ -3,6 +3,8 @@
 // scored on the fast and the reference path. Errors must be dmin::Error; a sample that validates
 // must score to a probability in [0, 1] (binary) or a finite value (regression), and the two paths
 // must agree to 1e-4 (for numeric values up to 1e4, and continuous activations: paths_comparable).
+// A document parse_strict accepts must have been read whole: no NUL, valid UTF-8, nothing but
+// whitespace after the top-level value (dmin_fuzz::check_read_whole, independent of dmin's parser).
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -14,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string text(reinterpret_cast<const char*>(data), size);
     dmin::io::json doc;
     if (!dmin_fuzz::accepted("parse_strict", [&] { doc = dmin::io::parse_strict(text, "input"); })) return 0;
+    dmin_fuzz::check_read_whole("a request", text);
     for (const auto& m : dmin_fuzz::models()) {
         for (auto policy : {dmin::OverlongPolicy::error, dmin::OverlongPolicy::keep_first, dmin::OverlongPolicy::keep_last}) {
             std::vector<dmin::Sample> samples;

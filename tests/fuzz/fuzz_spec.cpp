@@ -8,6 +8,8 @@
 // model must look up a table of its own [vocab_size, dim] (or [dim, 1]) shape, so that no valid id
 // can read outside it; scoring valid requests gives probabilities in [0, 1] (finite for regression).
 // Specs whose tensors or scorer buffers would exceed a few tens of MB are skipped (harness limit).
+// A spec text parse_strict accepts must have been read whole (dmin_fuzz::check_read_whole); the
+// harness's own steps (building the file, dumping its header) cannot throw.
 #include "fuzz_common.hpp"
 
 #include <map>
@@ -57,9 +59,11 @@ void score_both_ends(const dmin::Model<>& m, F&& id_for) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
+    dmin::io::json doc;
+    if (!dmin_fuzz::accepted("parse_strict", [&] { doc = dmin::io::parse_strict(text, "spec"); })) return 0;
+    dmin_fuzz::check_read_whole("a spec", text);
     dmin::ModelSpec spec;
-    if (!dmin_fuzz::accepted("parse_spec", [&] { spec = dmin::parse_spec(dmin::io::parse_strict(text, "spec"), "spec"); }))
-        return 0;
+    if (!dmin_fuzz::accepted("parse_spec", [&] { spec = dmin::parse_spec(doc, "spec"); })) return 0;
     std::vector<dmin::ExpectedTensor> expected;
     if (!dmin_fuzz::accepted("expected_tensors", [&] { expected = dmin::expected_tensors(spec); })) return 0;
 
@@ -101,8 +105,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         shape_of[e.name] = e.shape;
     }
     header["__metadata__"] = {{"format", "dmin"}, {"format_version", "1"}, {"spec", text}};
-    std::string h;
-    if (!dmin_fuzz::accepted("header dump", [&] { h = header.dump(); })) return 0;  // e.g. invalid UTF-8 in a name
+    // The spec text and the names in it passed the read-whole check above, so they are valid UTF-8
+    // and the header holds them verbatim; safe_dump cannot throw either way.
+    std::string h = dmin_fuzz::safe_dump(header);
     while ((8 + h.size()) % 64 != 0) h += ' ';
     const dmin_fuzz::MemFile file(le64(h.size()) + h + payload);
 

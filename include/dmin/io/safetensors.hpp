@@ -135,7 +135,9 @@ public:
 private:
 
     void parse_header(const std::string& text) {
-        const json h = parse_strict(text, path_ + ": header");
+        // Offsets in its errors count from the header's first byte (file offset 8). After the JSON
+        // object only the writer's space padding may follow (weights_format.md §1).
+        const json h = parse_strict(text, path_ + ": header", 64, Trailing::spaces);
         if (!h.is_object()) detail::fail(path_, ": header: expected a JSON object");
         const std::uint64_t data_size = file_size_ - data_begin_;
         for (auto it = h.begin(); it != h.end(); ++it) {
