@@ -1,7 +1,7 @@
 // Every JSON document dmin reads is read to its last byte (issue 23): a NUL byte, invalid UTF-8 (inside
 // strings too) or anything but whitespace after the document is a dmin::Error naming the byte offset.
 // nlohmann/json alone stops at a NUL as if the input ended there, so these are dmin's own checks.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cstdio>
 #include <utility>

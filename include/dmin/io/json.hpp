@@ -71,6 +71,7 @@ inline void check_json_bytes(const std::string& text, const std::string& what, i
             if (const char* problem = detail::utf8_problem(text, i, len))
                 detail::fail(what, ": invalid UTF-8 at offset ", i, " (byte ", detail::hex_byte(static_cast<unsigned char>(ch)), ": ", problem, ")");
             i += len - 1;
+            escaped = false;  // "\" before a multi-byte character (invalid JSON, nlohmann says so) escapes nothing more
             continue;
         }
         if (doc_end > 0) {
