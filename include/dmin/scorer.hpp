@@ -3,7 +3,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,7 +43,6 @@ struct BranchState {
 template <class M>
 class Scorer {
     using S = typename M::shape;
-    using Attention = layers::SelfAttention<S>;
     using Refiner = layers::BehaviorRefiner<S>;
     using Heads = layers::InterestHeads<S>;
     using Target = layers::TargetAttention<S>;
