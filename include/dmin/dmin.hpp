@@ -15,3 +15,8 @@
 #include "dmin/selftest.hpp"
 #include "dmin/load.hpp"
 #include "dmin/flops.hpp"
+
+// Opt-in: the loader and the scorer of Model<> compiled in one translation unit only (see there).
+#if defined(DMIN_EXTERN_TEMPLATES)
+#include "dmin/extern_templates.hpp"
+#endif
