@@ -183,6 +183,59 @@ class Bench(unittest.TestCase):
             self.assertEqual(len(err.strip().splitlines()), 1, err)
 
 
+def run_env(env, *argv):
+    p = subprocess.run([ARGS.dmin, *argv], capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    return p.returncode, p.stdout, p.stderr
+
+
+class InstructionSet(unittest.TestCase):
+    """inspect and bench name the instruction set the tool runs on; in the multi-instruction-set build
+    (DMIN_CLI_DISPATCH, "linked: ..." in the name) DMIN_ISA forces a linked one and rejects the rest."""
+
+    def isa_of_bench(self, env):
+        rc, out, err = run_env(env, "bench", model("tiny_seq_trained"), "--candidates", "20", "--seconds", "0.05")
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)["isa"]
+
+    def test_inspect_and_bench_name_it(self):
+        rc, out, err = run("inspect", model("tiny_seq_trained"))
+        self.assertEqual(rc, 0, err)
+        line = [x for x in out.splitlines() if x.startswith("  instruction set: ")]
+        self.assertEqual(len(line), 1, out)
+        self.assertEqual(line[0][len("  instruction set: "):], self.isa_of_bench({}))
+
+    def test_forced_sets(self):
+        isa = self.isa_of_bench({})
+        if "linked: " not in isa:
+            self.skipTest("single-instruction-set build: " + isa)
+        linked = isa.split("linked: ")[1].rstrip(")").split(", ")
+        self.assertIn("scalar", linked)
+        for name in linked:
+            rc, out, err = run_env({"DMIN_ISA": name}, "bench", model("tiny_seq_trained"), "--candidates", "20", "--seconds", "0.05")
+            if rc == 0:
+                self.assertTrue(json.loads(out)["isa"].startswith(name + " (namespace "), out)
+            else:  # a set this CPU lacks: one clear line, status 2
+                self.assertEqual((rc, out), (2, ""), name)
+                self.assertIn("instruction set %s: this CPU lacks" % name, err)
+        rc, out, err = run_env({"DMIN_ISA": "avx9"}, "predict", model("tiny_seq_trained"), case_file("tiny_seq_trained", "inputs.json"))
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("instruction set avx9: not linked into this program (linked: " + ", ".join(linked) + ")", err)
+        rc, out, err = run_env({"DMIN_ISA": "avx2", "DMIN_CPU_DISABLE": "avx2"}, "inspect", model("tiny_seq_trained"))
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("instruction set avx2: this CPU lacks avx2", err)
+
+    def test_forced_sets_predict_alike(self):
+        isa = self.isa_of_bench({})
+        if "linked: " not in isa:
+            self.skipTest("single-instruction-set build: " + isa)
+        want = json.load(open(case_file("heads4_prelu", "expected.json")))["y_pred"]
+        for name in ["avx2", "scalar"]:
+            rc, out, err = run_env({"DMIN_ISA": name}, "predict", model("heads4_prelu"), case_file("heads4_prelu", "inputs.json"))
+            self.assertEqual(rc, 0, err)
+            got = json.loads(out)["predictions"]
+            self.assertLessEqual(max(abs(a - b) for a, b in zip(got, want)), 1e-5, name)
+
+
 WORLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "models", "multi_interest_world.safetensors")
 
 

@@ -315,3 +315,19 @@ TEST_CASE("spec consistency found by fuzzing: shared tables, overflowing widths"
         }
     }
 }
+
+TEST_CASE("a CPU without the instructions this program was compiled for gets a dmin::Error at load", "[errors][isa]") {
+    // DMIN_CPU_DISABLE=all makes this machine report no AVX at all (kernels/cpu_features.hpp).
+    struct ScopedEnv {
+        ScopedEnv() { setenv("DMIN_CPU_DISABLE", "all", 1); }
+        ~ScopedEnv() { unsetenv("DMIN_CPU_DISABLE"); }
+    } off;
+    const std::string file = dmin_test::work_dir() + "/fuxictr/tiny_seq_trained.safetensors";
+    const unsigned needs = dmin::kernels::compiled_features();
+    if (needs == 0 || !dmin::kernels::cpu_features().known) {  // an SSE2 or scalar build runs anywhere
+        CHECK_NOTHROW(dmin::load(file));
+        return;
+    }
+    CHECK_THROWS_WITH(dmin::load(file), Catch::Contains(std::string("compiled for instruction set ") + dmin::kernels::isa_name) &&
+                                            Catch::Contains("this CPU lacks " + dmin::kernels::feature_names(needs)));
+}

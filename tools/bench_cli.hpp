@@ -4,6 +4,7 @@
 #include <dmin/dmin.hpp>
 
 #include "../examples/random_request.hpp"
+#include "cli_model.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -61,10 +62,10 @@ inline int bench(const std::vector<std::string>& args) {
     if (threads < 1 || threads > 256) throw dmin::Error("bench: --threads must be in 1 .. 256");
     if (!(fill >= 0 && fill <= 1)) throw dmin::Error("bench: --fill must be in [0, 1]");
     if (!(seconds > 0 && seconds < 3600)) throw dmin::Error("bench: --seconds must be in (0, 3600)");
-    const auto model = dmin::load(path);
+    const auto model = dmin_cli::load(path);
     const auto req = example::random_request(model, static_cast<std::size_t>(n), fill, 42);
     const auto T = static_cast<std::size_t>(threads);
-    std::vector<dmin::Scorer<dmin::Model<>>> scorers;
+    std::vector<Scorer> scorers;
     for (std::size_t t = 0; t < T; ++t) scorers.emplace_back(model);
     std::vector<float> out(static_cast<std::size_t>(n));
     const auto N = static_cast<std::size_t>(n);
@@ -153,14 +154,14 @@ inline int bench(const std::vector<std::string>& args) {
     const double lo = percentile(us, 0.0), p10 = percentile(us, 0.1), p25 = percentile(us, 0.25), p75 = percentile(us, 0.75),
                  p90 = percentile(us, 0.9);
     const int valid = static_cast<int>(fill * model.spec().branches[0].L + 0.5);
-    const auto fl = dmin::count_flops(model, valid);
+    const auto fl = dmin_cli::count_flops(model, valid);
     const double total = fl.user * static_cast<double>(T) + fl.per_candidate * static_cast<double>(n);
     std::printf("{\"candidates\": %ld, \"threads\": %ld, \"request_us\": {\"median\": %.3f, \"p99\": %.3f, \"min\": %.3f, "
                 "\"p10\": %.3f, \"p25\": %.3f, \"p75\": %.3f, \"p90\": %.3f}, "
                 "\"per_candidate_us\": {\"median\": %.4f, \"p99\": %.4f}, \"candidates_per_s\": %.1f, \"gflops\": %.3f, "
-                "\"requests_timed\": %zu, \"simd\": \"%s\"}\n",
+                "\"requests_timed\": %zu, \"isa\": \"%s\"}\n",
                 n, threads, med, p99, lo, p10, p25, p75, p90, med / static_cast<double>(n), p99 / static_cast<double>(n),
-                static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin::kernels::simd_arch_name().c_str());
+                static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin_cli::isa(model).c_str());
     return 0;
 }
 

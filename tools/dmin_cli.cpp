@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_cli.hpp"
+#include "cli_model.hpp"
 
 namespace {
 
@@ -52,7 +53,7 @@ dmin::LoadOptions unchecked() {
 }
 
 int inspect(const std::string& path) {
-    const auto model = dmin::load(path, unchecked());  // describes the file even when its pair would fail
+    const auto model = dmin_cli::load(path, unchecked());  // describes the file even when its pair would fail
     const auto& s = model.spec();
     std::cout << "dmin model " << path << "\n";
     std::cout << "  task: " << s.task << (s.regression() ? " (identity output)" : " (sigmoid output)") << "\n";
@@ -89,14 +90,15 @@ int inspect(const std::string& path) {
     std::cout << "  reference pair: " << (model.reference_json().empty() ? "absent" : "present")
               << ", vocabularies: " << (model.vocab_json().empty() ? "absent" : "present") << "\n";
     std::cout << "  C++ shape type: using Net = dmin::Model<" << dmin::shape_type_for(s) << ">;\n";
+    std::cout << "  instruction set: " << dmin_cli::isa(model) << "\n";
     return 0;
 }
 
 int predict(const std::string& path, const std::string& input, bool selftest, dmin::OverlongPolicy policy) {
-    const auto model = dmin::load(path, dmin::LoadOptions{selftest});
+    const auto model = dmin_cli::load(path, dmin::LoadOptions{selftest});
     const auto doc = dmin::io::parse_strict(read_file(input), input);
     const auto samples = dmin::samples_from_json(model, doc, policy);
-    dmin::Scorer<dmin::Model<>> scorer(model);
+    dmin_cli::Scorer scorer(model);
     std::vector<float> preds;
     preds.reserve(samples.size());
     for (const auto& smp : samples) {
@@ -116,8 +118,8 @@ int predict(const std::string& path, const std::string& input, bool selftest, dm
 }
 
 int selftest(const std::string& path) {
-    const auto model = dmin::load(path, unchecked());  // the replay below reports instead of throwing
-    const auto r = dmin::replay_reference(model);
+    const auto model = dmin_cli::load(path, unchecked());  // the replay below reports instead of throwing
+    const auto r = dmin_cli::replay_reference(model);
     std::cout << "{\"samples\": " << r.samples << ", \"max_abs_diff\": " << r.max_abs_diff << ", \"tolerance\": " << r.tolerance
               << ", \"passed\": " << (r.passed ? "true" : "false") << "}\n";
     return r.passed ? 0 : 1;

@@ -12,6 +12,7 @@
 #include "dmin/error.hpp"
 #include "dmin/io/json.hpp"
 #include "dmin/io/safetensors.hpp"
+#include "dmin/kernels/isa_features.hpp"
 #include "dmin/model.hpp"
 #include "dmin/selftest.hpp"
 
@@ -48,6 +49,7 @@ inline std::vector<ExpectedTensor> expected_tensors(const ModelSpec& s) {
 struct ModelLoader {
     template <class M>
     static M load(const std::string& path, const LoadOptions& options) {
+        require_cpu();
         io::SafetensorsFile file(path);
         M m;
         read_metadata<typename M::shape>(file, m);
@@ -59,6 +61,15 @@ struct ModelLoader {
     }
 
 private:
+    /// This build's instruction set on this CPU, or a dmin::Error now rather than SIGILL in a kernel.
+    /// (Code before this call may already use the wider instructions if the compiler chose them; for a
+    /// fleet of mixed CPUs use dmin/dispatch.hpp.)
+    static void require_cpu() {
+        if (const unsigned missing = kernels::missing_features())
+            throw Error(std::string("this program was compiled for instruction set ") + kernels::isa_name + ", but this CPU lacks " +
+                        kernels::feature_names(missing) + "; build it for this CPU, or with several instruction sets (dmin/dispatch.hpp)");
+    }
+
     template <class S, class M>
     static void read_metadata(const io::SafetensorsFile& file, M& m) {
         const std::string& path = file.path();

@@ -1,5 +1,6 @@
 # CTest driver: install the build tree into a fresh prefix, then configure, build and run
-# tests/consumer against it with find_package(dmin CONFIG REQUIRED), check pkg-config finds dmin,
+# tests/consumer against it with find_package(dmin CONFIG REQUIRED) (also its dmin_add_isa_backends),
+# check pkg-config finds dmin,
 # and build the same consumer with dmin vendored by add_subdirectory.
 set(prefix ${WORK}/prefix)
 file(REMOVE_RECURSE ${WORK})
@@ -19,6 +20,10 @@ endif()
 execute_process(COMMAND ${WORK}/build/consumer ${MODEL} RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the consumer failed to load ${MODEL}")
+endif()
+execute_process(COMMAND ${WORK}/build/consumer_dispatch ${MODEL} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the multi-instruction-set consumer failed to load ${MODEL}")
 endif()
 set(ENV{PKG_CONFIG_PATH} ${prefix}/share/pkgconfig)
 execute_process(COMMAND pkg-config --cflags dmin OUTPUT_VARIABLE cflags RESULT_VARIABLE rc)
