@@ -177,6 +177,35 @@ class ScorerTests(unittest.TestCase):
         for a, b in zip(got, serial):
             np.testing.assert_array_equal(a, b)
 
+    def test_scorer_shared_by_threads_is_refused(self):
+        s = self.m.scorer()
+        s.set_user(self.user(0))
+        n = 200000
+        big = {"item_id": np.resize(self.cols["item_id"], n), "cate_id": np.resize(self.cols["cate_id"], n)}
+        small = {"item_id": self.cols["item_id"][:4], "cate_id": self.cols["cate_id"][:4]}
+        want_small, want_big = s.score(small), s.score(big)
+        refused, results = [], []
+
+        def long_calls():
+            for _ in range(2):
+                try:
+                    results.append(("big", s.score(big)))
+                except dmin.Error as e:
+                    refused.append(str(e))
+
+        t = threading.Thread(target=long_calls)
+        t.start()
+        while t.is_alive():  # runs while the other thread is inside score() without the GIL
+            try:
+                results.append(("small", s.score(small)))
+            except dmin.Error as e:
+                refused.append(str(e))
+        t.join()
+        self.assertTrue(refused)
+        self.assertEqual(set(refused), {"Scorer: used by two threads at once; create one scorer per thread with Model.scorer()"})
+        for kind, got in results:  # the calls that ran were not disturbed
+            np.testing.assert_array_equal(got, want_small if kind == "small" else want_big)
+
 
 class Errors(unittest.TestCase):
     @classmethod
