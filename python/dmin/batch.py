@@ -18,6 +18,7 @@ network file system on a real cluster). For dask.dataframe, `predict_frame` scor
 
 import os
 import tempfile
+import threading
 
 import numpy as np
 
@@ -26,6 +27,11 @@ from dmin.check import model_features
 
 _models = {}  # per process: (path, mtime, size) -> dmin.Model
 _loads = 0    # models loaded by this process (for tests and logs)
+_lock = threading.Lock()  # a worker with several threads still loads a model once
+# Output files get the usual permissions (mkstemp creates 0600); read once, as os.umask can only be
+# read by setting it, which would race with other threads creating files.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def model_for(path, map_tables_larger_than=0):
@@ -33,12 +39,13 @@ def model_for(path, map_tables_larger_than=0):
     global _loads
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, map_tables_larger_than)
-    m = _models.get(key)
-    if m is None:
-        m = dmin.load(path, map_tables_larger_than=map_tables_larger_than)
-        _models[key] = m
-        _loads += 1
-    return m
+    with _lock:
+        m = _models.get(key)
+        if m is None:
+            m = dmin.load(path, map_tables_larger_than=map_tables_larger_than)
+            _models[key] = m
+            _loads += 1
+        return m
 
 
 def read_npz(path):
@@ -60,6 +67,7 @@ def write_atomic(path, array):
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, array)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -69,6 +69,7 @@ class DaskBatch(unittest.TestCase):
         self.assertEqual([r["rows"] for r in results], self.rows)
         for path, want, rows in zip(self.parts, self.expected, self.rows):
             got = np.load(dmin.batch.output_path(path))
+            self.assertEqual(os.stat(dmin.batch.output_path(path)).st_mode & 0o777, 0o666 & ~dmin.batch._UMASK)
             self.assertEqual(got.dtype, np.float32)
             self.assertEqual(len(got), rows)  # whole, not appended to by a retry
             np.testing.assert_array_equal(got, want)
