@@ -2,7 +2,8 @@
 # dmin's two commands (see README):
 #   ./run.sh        install what the main job is missing, build the one example it runs, rank candidates
 #                   with the shipped model
-#   ./run.sh test   install what is missing, build everything, run every test (C++ via CTest, Python via unittest)
+#   ./run.sh test   install what is missing, build everything (with the Python extension dmin), run every
+#                   test (C++ via CTest, Python via unittest)
 # Debian 12 and 13 alike: the package names below exist in both; the clang runtime is the one of the
 # installed clang's major version (14 on Debian 12, 19 on Debian 13).
 set -euo pipefail
@@ -14,7 +15,8 @@ case "$mode" in main|test) ;; *) echo "usage: ./run.sh [main|test]" >&2; exit 2 
 # Debian packages (nothing is downloaded at build or test time beyond these). The main job needs only
 # a compiler and the three header libraries; tests and benchmarks need the rest.
 main_pkgs="cmake make g++ libeigen3-dev libxsimd-dev nlohmann-json3-dev"
-test_pkgs="clang catch2 libbenchmark-dev python3 python3-torch python3-numpy python3-yaml"
+test_pkgs="clang catch2 libbenchmark-dev python3 python3-torch python3-numpy python3-yaml
+           pybind11-dev python3-pybind11 python3-dask python3-distributed python3-pandas"
 
 updated=0
 missing_of() {  # the packages among "$@" that are not installed
@@ -75,6 +77,7 @@ if [ -z "$major" ]; then
   install "libclang-rt-$major-dev"
 fi
 
-cmake -S . -B "$build" "${common[@]}" -DDMIN_BUILD_TESTS=ON -DDMIN_BUILD_BENCHMARKS=ON -DDMIN_RELIABILITY_TESTS=ON
+cmake -S . -B "$build" "${common[@]}" -DDMIN_BUILD_TESTS=ON -DDMIN_BUILD_BENCHMARKS=ON -DDMIN_RELIABILITY_TESTS=ON \
+  -DDMIN_BUILD_PYTHON=ON
 cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -j "$jobs"
