@@ -53,18 +53,7 @@ class Scorer {
     static constexpr int kMinLanes = 8;
 
 public:
-    explicit Scorer(const M& model) : m_(model) {
-        ids_.assign(static_cast<std::size_t>(model.num_ids()), 0);
-        values_.assign(static_cast<std::size_t>(model.num_values()), 0.0f);
-        one_ids_.assign(static_cast<std::size_t>(std::max(1, model.num_candidate_ids())), 0);
-        one_values_.assign(static_cast<std::size_t>(std::max(1, model.num_candidate_values())), 0.0f);
-        st_.resize(model.branches().size());
-        Arena measure;  // two passes over the same layout: measure, then carve
-        carve(measure);
-        buf_ = AlignedBuffer(measure.used());
-        Arena arena(buf_);
-        carve(arena);
-    }
+    explicit Scorer(const M& model);
 
     const M& model() const noexcept { return m_; }
 
@@ -72,49 +61,18 @@ public:
     /// interest heads, the target attention's per-user terms, sum pooling and the request part of the
     /// first DNN layer. Reads user/context features and sequences from `sample` (candidate features
     /// ignored). Throws dmin::Error for ids outside [0, vocab) or non-finite numeric values.
-    void set_user(const SampleView& sample) {
-        user_set_ = false;  // a request that fails validation leaves no half-set user behind
-        layers::Embedding::read_request(m_.spec(), m_.embedding(), sample, ids_.data(), values_.data());
-        for (std::size_t i = 0; i < st_.size(); ++i) user_branch(i);
-        fill_request_pieces(dnn_ws_.xfull);
-        Dnn::request(m_.dnn(), dnn_ws_.xfull, dnn_ws_);
-        user_set_ = true;
-    }
+    void set_user(const SampleView& sample);
 
     /// Writes out[c] = probability (or regression value) for every candidate, using the factorised
     /// target attention. Requires set_user(). Every row is validated first: on an invalid candidate
     /// feature it throws dmin::Error naming the candidate and feature, and writes nothing. A score that
     /// overflows (finite but absurd numeric inputs) also throws; `out` is then partly written.
-    void score(const Candidates& cands, float* out) {
-        require_user();
-        validate(cands);
-        for (std::size_t c0 = 0; c0 < cands.count; c0 += Dnn::kBlock) {
-            const int nb = static_cast<int>(std::min<std::size_t>(Dnn::kBlock, cands.count - c0));
-            for (int g = 0; g < nb; g += kLanes) {
-                const int ng = std::min(kLanes, nb - g);
-                const std::size_t first = c0 + static_cast<std::size_t>(g);
-                float* x = xc_ + static_cast<std::ptrdiff_t>(g) * ldxc_;
-                if (ng >= kMinLanes) candidate_input_lanes(cands, first, ng, x);
-                else
-                    for (int c = 0; c < ng; ++c) candidate_input(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * ldxc_, false);
-            }
-            Dnn::candidates(m_.dnn(), nb, xc_, ldxc_, dnn_ws_, dnn_ws_.logits);
-            for (int c = 0; c < nb; ++c) out[c0 + static_cast<std::size_t>(c)] = checked_output(dnn_ws_.logits[c]);
-        }
-    }
+    void score(const Candidates& cands, float* out);
 
     /// Same result as score() computed the way FuxiCTR does: the target attention on every position with
     /// its full 4D-wide first layer (Target::reference) and a full-width first DNN layer. The oracle for
     /// the fast path; slow.
-    void score_reference(const Candidates& cands, float* out) {
-        require_user();
-        validate(cands);
-        for (std::size_t c = 0; c < cands.count; ++c) {
-            candidate_input(cands, c, dnn_ws_.xfull, true);
-            fill_request_pieces(dnn_ws_.xfull);
-            out[c] = checked_output(Dnn::reference(m_.dnn(), dnn_ws_));
-        }
-    }
+    void score_reference(const Candidates& cands, float* out);
 
     /// Predicts one full sample (user and candidate features together) with the reference path.
     float predict(const SampleView& sample) {
@@ -131,29 +89,7 @@ public:
     }
 
     /// Per-head attention weights and contributions for candidate c (allocates; call for the top-k only).
-    Explanation explain(const Candidates& cands, std::size_t c) {
-        require_user();
-        if (c >= cands.count) detail::fail("explain: candidate ", c, " out of range (", cands.count, " candidates)");
-        validate(cands, false);
-        validate(Candidates{1, cands.ids ? cands.ids + c * cands.id_stride : nullptr, cands.id_stride,
-                            cands.values ? cands.values + c * cands.value_stride : nullptr, cands.value_stride});
-        Explanation e;
-        candidate_input(cands, c, xc_, false);
-        e.logit = logit_of(xc_);
-        e.probability = checked_output(e.logit);
-        const auto& br = m_.branches();
-        for (std::size_t i = 0; i < br.size(); ++i)
-            for (int h = 0; h < br[i].H; ++h) {
-                const float* w = weights(i, h);
-                const int off = interest_offset(i, h);
-                std::vector<float> saved(xc_ + off, xc_ + off + br[i].D);
-                std::fill(xc_ + off, xc_ + off + br[i].D, 0.0f);
-                const float without = logit_of(xc_);
-                std::copy(saved.begin(), saved.end(), xc_ + off);
-                e.heads.push_back({static_cast<int>(i), h, std::vector<float>(w, w + br[i].L), e.logit - without});
-            }
-        return e;
-    }
+    Explanation explain(const Candidates& cands, std::size_t c);
 
     // ---- intermediates (tests, explanations) -------------------------------------------------
 
@@ -293,5 +229,88 @@ private:
     const bool regression_ = m_.spec().regression();  ///< identity output instead of the sigmoid
     bool user_set_ = false;
 };
+
+// The entry points are defined outside the class, so they are not inline functions: a translation
+// unit that declares Scorer<Model<>> extern (dmin/extern_templates.hpp) then only calls them, where
+// the compiler would otherwise instantiate in-class members anyway to inline them.
+
+template <class M>
+Scorer<M>::Scorer(const M& model) : m_(model) {
+    ids_.assign(static_cast<std::size_t>(model.num_ids()), 0);
+    values_.assign(static_cast<std::size_t>(model.num_values()), 0.0f);
+    one_ids_.assign(static_cast<std::size_t>(std::max(1, model.num_candidate_ids())), 0);
+    one_values_.assign(static_cast<std::size_t>(std::max(1, model.num_candidate_values())), 0.0f);
+    st_.resize(model.branches().size());
+    Arena measure;  // two passes over the same layout: measure, then carve
+    carve(measure);
+    buf_ = AlignedBuffer(measure.used());
+    Arena arena(buf_);
+    carve(arena);
+}
+
+template <class M>
+void Scorer<M>::set_user(const SampleView& sample) {
+    user_set_ = false;  // a request that fails validation leaves no half-set user behind
+    layers::Embedding::read_request(m_.spec(), m_.embedding(), sample, ids_.data(), values_.data());
+    for (std::size_t i = 0; i < st_.size(); ++i) user_branch(i);
+    fill_request_pieces(dnn_ws_.xfull);
+    Dnn::request(m_.dnn(), dnn_ws_.xfull, dnn_ws_);
+    user_set_ = true;
+}
+
+template <class M>
+void Scorer<M>::score(const Candidates& cands, float* out) {
+    require_user();
+    validate(cands);
+    for (std::size_t c0 = 0; c0 < cands.count; c0 += Dnn::kBlock) {
+        const int nb = static_cast<int>(std::min<std::size_t>(Dnn::kBlock, cands.count - c0));
+        for (int g = 0; g < nb; g += kLanes) {
+            const int ng = std::min(kLanes, nb - g);
+            const std::size_t first = c0 + static_cast<std::size_t>(g);
+            float* x = xc_ + static_cast<std::ptrdiff_t>(g) * ldxc_;
+            if (ng >= kMinLanes) candidate_input_lanes(cands, first, ng, x);
+            else
+                for (int c = 0; c < ng; ++c) candidate_input(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * ldxc_, false);
+        }
+        Dnn::candidates(m_.dnn(), nb, xc_, ldxc_, dnn_ws_, dnn_ws_.logits);
+        for (int c = 0; c < nb; ++c) out[c0 + static_cast<std::size_t>(c)] = checked_output(dnn_ws_.logits[c]);
+    }
+}
+
+template <class M>
+void Scorer<M>::score_reference(const Candidates& cands, float* out) {
+    require_user();
+    validate(cands);
+    for (std::size_t c = 0; c < cands.count; ++c) {
+        candidate_input(cands, c, dnn_ws_.xfull, true);
+        fill_request_pieces(dnn_ws_.xfull);
+        out[c] = checked_output(Dnn::reference(m_.dnn(), dnn_ws_));
+    }
+}
+
+template <class M>
+Explanation Scorer<M>::explain(const Candidates& cands, std::size_t c) {
+    require_user();
+    if (c >= cands.count) detail::fail("explain: candidate ", c, " out of range (", cands.count, " candidates)");
+    validate(cands, false);
+    validate(Candidates{1, cands.ids ? cands.ids + c * cands.id_stride : nullptr, cands.id_stride,
+                        cands.values ? cands.values + c * cands.value_stride : nullptr, cands.value_stride});
+    Explanation e;
+    candidate_input(cands, c, xc_, false);
+    e.logit = logit_of(xc_);
+    e.probability = checked_output(e.logit);
+    const auto& br = m_.branches();
+    for (std::size_t i = 0; i < br.size(); ++i)
+        for (int h = 0; h < br[i].H; ++h) {
+            const float* w = weights(i, h);
+            const int off = interest_offset(i, h);
+            std::vector<float> saved(xc_ + off, xc_ + off + br[i].D);
+            std::fill(xc_ + off, xc_ + off + br[i].D, 0.0f);
+            const float without = logit_of(xc_);
+            std::copy(saved.begin(), saved.end(), xc_ + off);
+            e.heads.push_back({static_cast<int>(i), h, std::vector<float>(w, w + br[i].L), e.logit - without});
+        }
+    return e;
+}
 
 }  // namespace dmin
