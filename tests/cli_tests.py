@@ -236,6 +236,57 @@ class InstructionSet(unittest.TestCase):
             self.assertLessEqual(max(abs(a - b) for a, b in zip(got, want)), 1e-5, name)
 
 
+EXPORTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "dmin-export")
+
+
+class Bf16(unittest.TestCase):
+    """Issue 20: --precision bf16 on predict and bench; a BF16 file round-trips: export, inspect, predict."""
+
+    def predictions(self, path, case, *extra):
+        rc, out, err = run("predict", path, case_file(case, "inputs.json"), *extra)
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)["predictions"]
+
+    def test_predict_bf16_within_the_bound_on_every_case(self):
+        for case in CASES:
+            want = json.load(open(case_file(case, "expected.json")))["y_pred"]
+            got = self.predictions(model(case), case, "--precision", "bf16")
+            d = [abs(a - b) for a, b in zip(got, want)]
+            self.assertLessEqual(max(d), 2e-3, case)
+            self.assertLessEqual(sum(d) / len(d), 2e-4, case)
+
+    def test_bench_bf16(self):
+        rc, out, err = run("bench", model("heads4_prelu"), "--candidates", "40", "--seconds", "0.2", "--precision", "bf16")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["precision"], "bf16")
+        rc, out, err = run("bench", model("heads4_prelu"), "--candidates", "4", "--precision", "fp8")
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("--precision", err)
+
+    def test_bf16_file_round_trip(self):
+        case = "heads2_dice_bn"
+        d = os.path.join(ARGS.data, "fuxictr", case)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, case + ".bf16.safetensors")
+            ckpt = [f for f in os.listdir(d) if f.endswith(".model")][0]
+            expid = json.load(open(os.path.join(d, "params.json")))["model_id"]
+            p = subprocess.run([sys.executable, EXPORTER, "fuxictr", "--checkpoint", os.path.join(d, ckpt), "--feature-map",
+                                os.path.join(d, "feature_map.json"), "--config", os.path.join(d, "model_config.yaml"),
+                                "--expid", expid, "-o", out, "--dtype", "bf16"], capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertLess(os.path.getsize(out), os.path.getsize(model(case)))
+            rc, text, err = run("inspect", out)
+            self.assertEqual(rc, 0, err)
+            self.assertIn("dtypes: BF16:", text)
+            self.assertNotIn("F32:", text)
+            rc, text, err = run("inspect", model(case))
+            self.assertIn("dtypes: F32:", text)
+            want = json.load(open(case_file(case, "expected.json")))["y_pred"]
+            for extra in ((), ("--precision", "bf16")):  # the stored pair replays in both (load's self-test)
+                got = self.predictions(out, case, *extra)
+                self.assertLessEqual(max(abs(a - b) for a, b in zip(got, want)), 5e-3, extra)
+
+
 WORLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "models", "multi_interest_world.safetensors")
 
 

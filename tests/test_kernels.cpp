@@ -2,6 +2,7 @@
 #include "catch.hpp"
 
 #include <dmin/aligned.hpp>
+#include <dmin/kernels/bf16.hpp>
 #include <dmin/kernels/gemm.hpp>
 #include <dmin/kernels/rowops.hpp>
 #include <dmin/nn/mlp.hpp>
@@ -500,4 +501,141 @@ TEST_CASE("project_rows_ordered equals a one-row gemm_tn bit for bit", "[kernels
             INFO("rows=" << rows << " n=" << n);
             REQUIRE(std::memcmp(got.data(), want.data(), sizeof(float) * static_cast<size_t>(rows)) == 0);
         }
+}
+
+// ---- bf16 products (kernels/bf16.hpp) ----------------------------------------------------------
+
+TEST_CASE("to_bf16 rounds to nearest even and keeps NaN and infinity", "[kernels][bf16]") {
+    using dmin::kernels::from_bf16;
+    using dmin::kernels::to_bf16;
+    auto bits = [](std::uint32_t u) { float x; std::memcpy(&x, &u, 4); return x; };
+    REQUIRE(to_bf16(1.0f) == 0x3F80);
+    REQUIRE(to_bf16(bits(0x3F808000u)) == 0x3F80);  // tie, even below: down
+    REQUIRE(to_bf16(bits(0x3F818000u)) == 0x3F82);  // tie, odd below: up
+    REQUIRE(to_bf16(bits(0x3F808001u)) == 0x3F81);  // above the tie: up
+    REQUIRE(to_bf16(-2.5f) == 0xC020);
+    REQUIRE(to_bf16(std::numeric_limits<float>::infinity()) == 0x7F80);
+    REQUIRE(to_bf16(-std::numeric_limits<float>::infinity()) == 0xFF80);
+    REQUIRE(to_bf16(std::numeric_limits<float>::max()) == 0x7F80);  // rounds past the largest bf16
+    REQUIRE(std::isnan(from_bf16(to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+    REQUIRE(std::isnan(from_bf16(to_bf16(bits(0x7F800001u)))));  // a NaN whose payload would round to inf
+    REQUIRE(std::isnan(from_bf16(to_bf16(bits(0xFFFFFFFFu)))));
+    for (float x : {0.0f, -0.0f, 3.140625f, 1e-40f, -7.5e30f}) REQUIRE(from_bf16(to_bf16(from_bf16(to_bf16(x)))) == from_bf16(to_bf16(x)));
+}
+
+namespace {
+/// Random floats in [-1, 1) with their bf16 pair packings in both layouts: rows [M][Kp] and units [Kp][N].
+struct Bf16Operands {
+    int M, N, K, Kp;
+    std::vector<float> a, b;  // A [M×K], B [K×N], row-major
+    dmin::AlignedBuffer ap, bp;  // A's pair rows (ld Kp + 1), B's pair rows (ld N + 3)
+    Bf16Operands(int m, int n, int k, std::mt19937& rng)
+        : M(m), N(n), K(k), Kp(dmin::kernels::bf16_pairs(k)), a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n)),
+          ap(static_cast<size_t>(m * (Kp + 1) + 32)), bp(static_cast<size_t>(Kp * (n + 3) + 32)) {
+        std::uniform_real_distribution<float> u(-1, 1);
+        for (auto& x : a) x = u(rng);
+        for (auto& x : b) x = u(rng);
+        dmin::kernels::pack_bf16_rows(a.data(), M, K, K, rows(ap), Kp + 1);
+        dmin::kernels::pack_bf16_units(b.data(), K, N, N, rows(bp), N + 3);
+    }
+    static std::uint32_t* rows(dmin::AlignedBuffer& x) { return reinterpret_cast<std::uint32_t*>(x.data()); }
+    /// The double-precision product of the bf16-rounded operands plus init (gemm_reference's Init rules).
+    double want(int i, int j, double init) const {
+        double s = init;
+        for (int k = 0; k < K; ++k)
+            s += static_cast<double>(dmin::kernels::round_bf16(a[static_cast<size_t>(i * K + k)])) *
+                 dmin::kernels::round_bf16(b[static_cast<size_t>(k * N + j)]);
+        return s;
+    }
+};
+}  // namespace
+
+TEST_CASE("gemm_bf16 matches a double reference on the bf16-rounded operands on every tail shape", "[kernels][bf16]") {
+    std::mt19937 rng(21);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int M : {1, 2, 3, 5, 7, 12, 13, 32, 50})
+        for (int N : {1, 3, 16, 17, 40, 64, 65, 80, 100, 144})
+            for (int K : {1, 2, 7, 32, 65})
+                for (Init init : {Init::zero, Init::bias, Init::accumulate, Init::row_bias})
+                    for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
+                        Bf16Operands o(M, N, K, rng);
+                        const int ldc = N + 5;
+                        std::vector<float> bias(static_cast<size_t>(std::max(M, N) + 32)), C(static_cast<size_t>(M * ldc + 32));
+                        for (auto& x : bias) x = u(rng);
+                        for (auto& x : C) x = u(rng);
+                        const std::vector<float> C0 = C;
+                        dmin::kernels::gemm_bf16(M, N, o.Kp, Bf16Operands::rows(o.ap), o.Kp + 1, Bf16Operands::rows(o.bp), N + 3, C.data(), ldc,
+                                                 bias.data(), init, ep);
+                        for (int i = 0; i < M; ++i)
+                            for (int j = 0; j < ldc; ++j) {
+                                const size_t at = static_cast<size_t>(i * ldc + j);
+                                INFO("M=" << M << " N=" << N << " K=" << K << " init=" << int(init) << " i=" << i << " j=" << j);
+                                if (j >= N) {
+                                    REQUIRE(C[at] == C0[at]);
+                                    continue;
+                                }
+                                double s0 = init == Init::accumulate ? C0[at] : init == Init::bias ? bias[static_cast<size_t>(j)]
+                                                                                : init == Init::row_bias ? bias[static_cast<size_t>(i)] : 0.0;
+                                double w = o.want(i, j, s0);
+                                if (ep == Epilogue::relu && w < 0) w = 0;
+                                REQUIRE(std::fabs(C[at] - w) <= 1e-6 * (1 + K));
+                            }
+                    }
+}
+
+TEST_CASE("gemm_bf16 row-major and feature-major give the same bits, whatever the batch", "[kernels][bf16]") {
+    // The one-candidate path multiplies activation rows by weights packed along k (rows × W^T); the lane
+    // path multiplies weights packed by output unit by activation columns (W × X^T). Same pairs, same
+    // order: C and C^T must agree bit for bit, and a row alone must equal that row inside a larger product.
+    std::mt19937 rng(5);
+    for (int M : {1, 5, 16, 80})
+        for (int N : {16, 40, 64, 80})
+            for (int K : {7, 16, 33}) {
+                Bf16Operands o(M, N, K, rng);  // A: activations [M×K], B: weights W^T [K×N]
+                const int Kp = o.Kp;
+                std::vector<float> wt(static_cast<size_t>(N * K)), at(static_cast<size_t>(K * M));  // W [N×K], A^T [K×M]
+                for (int k = 0; k < K; ++k) {
+                    for (int j = 0; j < N; ++j) wt[static_cast<size_t>(j * K + k)] = o.b[static_cast<size_t>(k * N + j)];
+                    for (int i = 0; i < M; ++i) at[static_cast<size_t>(k * M + i)] = o.a[static_cast<size_t>(i * K + k)];
+                }
+                dmin::AlignedBuffer wp(static_cast<size_t>(N * Kp + 32)), xp(static_cast<size_t>(Kp * M + 32));
+                dmin::kernels::pack_bf16_rows(wt.data(), N, K, K, Bf16Operands::rows(wp), Kp);
+                dmin::kernels::pack_bf16_units(at.data(), K, M, M, Bf16Operands::rows(xp), M);
+                std::vector<float> C(static_cast<size_t>(M * N + 32)), Ct(static_cast<size_t>(N * M + 32)), one(static_cast<size_t>(N + 32));
+                dmin::kernels::gemm_bf16(M, N, Kp, Bf16Operands::rows(o.ap), Kp + 1, Bf16Operands::rows(o.bp), N + 3, C.data(), N);
+                dmin::kernels::gemm_bf16(N, M, Kp, Bf16Operands::rows(wp), Kp, Bf16Operands::rows(xp), M, Ct.data(), M);
+                for (int i = 0; i < M; ++i) {
+                    dmin::kernels::gemm_bf16(1, N, Kp, Bf16Operands::rows(o.ap) + i * (Kp + 1), Kp + 1, Bf16Operands::rows(o.bp), N + 3,
+                                             one.data(), N);
+                    for (int j = 0; j < N; ++j) {
+                        INFO("M=" << M << " N=" << N << " K=" << K << " i=" << i << " j=" << j);
+                        REQUIRE(C[static_cast<size_t>(i * N + j)] == Ct[static_cast<size_t>(j * M + i)]);
+                        REQUIRE(C[static_cast<size_t>(i * N + j)] == one[static_cast<size_t>(j)]);
+                    }
+                }
+            }
+}
+
+TEST_CASE("gemm_bf16 from an outer sum has the bits of writing the sum first and accumulating", "[kernels][bf16]") {
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(-1, 1);
+    constexpr int period = 16;
+    for (int M : {1, 6, 40, 80})
+        for (int N : {16, 48, 80})
+            for (int K : {5, 32}) {
+                Bf16Operands o(M, N, K, rng);
+                std::vector<float> uu(static_cast<size_t>(M * period + 32)), ww(static_cast<size_t>((N / period) * M + 32));
+                for (auto& x : uu) x = u(rng);
+                for (auto& x : ww) x = u(rng);
+                std::vector<float> C(static_cast<size_t>(M * N + 32)), R(static_cast<size_t>(M * N + 32));
+                for (int r = 0; r < M; ++r)
+                    for (int j = 0; j < N; ++j)
+                        R[static_cast<size_t>(r * N + j)] = uu[static_cast<size_t>(r * period + j % period)] + ww[static_cast<size_t>((j / period) * M + r)];
+                const dmin::kernels::OuterSum s{uu.data(), period, ww.data(), M, period};
+                dmin::kernels::gemm_bf16(M, N, o.Kp, Bf16Operands::rows(o.ap), o.Kp + 1, Bf16Operands::rows(o.bp), N + 3, C.data(), N, s,
+                                         Epilogue::relu);
+                dmin::kernels::gemm_bf16(M, N, o.Kp, Bf16Operands::rows(o.ap), o.Kp + 1, Bf16Operands::rows(o.bp), N + 3, R.data(), N,
+                                         nullptr, Init::accumulate, Epilogue::relu);
+                for (int i = 0; i < M * N; ++i) REQUIRE(C[static_cast<size_t>(i)] == R[static_cast<size_t>(i)]);
+            }
 }

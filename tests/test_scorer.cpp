@@ -52,17 +52,24 @@ struct Request {
     dmin::Candidates candidates() const { return {n, ids.data(), ni, values.data(), nv}; }
 };
 
-dmin::Model<> random_model(const std::string& name) { return dmin::load(dmin_test::work_dir() + "/random/" + name + ".safetensors"); }
+dmin::Model<> random_model(const std::string& name, dmin::Precision precision = dmin::Precision::float32) {
+    dmin::LoadOptions o;
+    o.precision = precision;
+    return dmin::load(dmin_test::work_dir() + "/random/" + name + ".safetensors", o);
+}
 
 }  // namespace
 
 TEST_CASE("fast path equals the reference path for many candidates, across blocks", "[scorer]") {
-    // Every random configuration. 77 = 2 full blocks of 32 + a tail of 13: full and partly filled
-    // lane groups (interests_lanes); 38 = 32 + a tail of 6 scored one candidate at a time.
+    // Every random configuration, in float32 and in bf16 (whose fast path keeps the bf16 bound to the
+    // float32 reference path). 77 = 2 full blocks of 32 + a tail of 13: full and partly filled lane
+    // groups (interests_lanes); 38 = 32 + a tail of 6 scored one candidate at a time.
     const auto idx = dmin_test::read_json(dmin_test::work_dir() + "/random/index.json");
-    for (const auto& name : idx.at("configs").get<std::vector<std::string>>()) {
-        SECTION(name) {
-            const auto model = random_model(name);
+    for (const auto& name : idx.at("configs").get<std::vector<std::string>>())
+      for (auto precision : {dmin::Precision::float32, dmin::Precision::bf16}) {
+        SECTION(name + " " + dmin::precision_name(precision)) {
+            const auto model = random_model(name, precision);
+            const bool bf16 = precision == dmin::Precision::bf16;
             dmin::Scorer<dmin::Model<>> sc(model);
             for (std::size_t n : {77u, 38u})
                 for (double fill : {0.0, 0.5, 1.0}) {
@@ -72,8 +79,9 @@ TEST_CASE("fast path equals the reference path for many candidates, across block
                     sc.score(req.candidates(), fast.data());
                     sc.score_reference(req.candidates(), slow.data());
                     for (std::size_t c = 0; c < req.n; ++c) {
-                        INFO(name << " n " << n << " fill " << fill << " candidate " << c);
-                        REQUIRE(dmin_test::close(fast[c], slow[c]));
+                        INFO(name << " n " << n << " fill " << fill << " candidate " << c << " " << dmin::precision_name(precision));
+                        if (bf16) REQUIRE(dmin_test::bf16_random_close(fast[c], slow[c], model.spec().regression()));
+                        else REQUIRE(dmin_test::close(fast[c], slow[c]));
                     }
                     // A candidate's score does not depend on its batch: scored alone (one at a time) it is
                     // bit-identical to its score inside a lane group.
@@ -90,8 +98,9 @@ TEST_CASE("fast path equals the reference path for many candidates, across block
 }
 
 TEST_CASE("set_user and score allocate nothing after construction", "[scorer][alloc]") {
-    for (const char* name : {"tiny_seq_e8_h2_l5", "two_branches", "numeric_context", "l100_d32_h4"}) {
-        const auto model = random_model(name);
+    for (const char* name : {"tiny_seq_e8_h2_l5", "two_branches", "numeric_context", "l100_d32_h4"})
+      for (auto precision : {dmin::Precision::float32, dmin::Precision::bf16}) {
+        const auto model = random_model(name, precision);
         const Request req(model, 300, 5);
         dmin::Scorer<dmin::Model<>> sc(model);
         std::vector<float> out(req.n);
@@ -104,7 +113,7 @@ TEST_CASE("set_user and score allocate nothing after construction", "[scorer][al
             }
             n = counter.count();
         }
-        INFO(name);
+        INFO(name << " " << dmin::precision_name(precision));
         CHECK(n == 0);
     }
     // The counter itself works: a vector allocation is seen.

@@ -19,29 +19,6 @@ namespace {
 
 std::string examples_dir() { return dmin_test::env_or("DMIN_EXAMPLES_DIR", DMIN_EXAMPLES_DIR); }
 
-/// ROC AUC with tied scores counted as 1/2 (Mann-Whitney U over average ranks), as python/world computes it.
-double roc_auc(const std::vector<int>& labels, const std::vector<double>& scores) {
-    const std::size_t n = scores.size();
-    std::vector<std::size_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
-    std::vector<double> rank(n);
-    for (std::size_t i = 0; i < n;) {
-        std::size_t j = i;
-        while (j + 1 < n && scores[order[j + 1]] == scores[order[i]]) ++j;
-        for (std::size_t k = i; k <= j; ++k) rank[order[k]] = 0.5 * static_cast<double>(i + j) + 1.0;
-        i = j + 1;
-    }
-    double pos = 0, rank_sum = 0;
-    for (std::size_t i = 0; i < n; ++i)
-        if (labels[i] == 1) {
-            pos += 1;
-            rank_sum += rank[i];
-        }
-    const double neg = static_cast<double>(n) - pos;
-    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
-}
-
 }  // namespace
 
 TEST_CASE("world model: fast path matches PyTorch on every held-out sample, AUC as recorded", "[world]") {
@@ -88,7 +65,7 @@ TEST_CASE("world model: fast path matches PyTorch on every held-out sample, AUC 
                             : std::string()));
     CHECK(bad == 0);
 
-    const double auc = roc_auc(labels, got);
+    const double auc = dmin_test::roc_auc(labels, got);
     const double recorded = doc.at("auc").get<double>();
     INFO("AUC here " << auc << ", recorded " << recorded);
     CHECK(std::fabs(auc - recorded) <= 1e-4);

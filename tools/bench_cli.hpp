@@ -44,10 +44,18 @@ T option_value(const std::string& k, const std::string& v) {
     return x;
 }
 
+/// --precision's value.
+inline dmin::Precision precision(const std::string& v) {
+    if (v == "float32" || v == "f32") return dmin::Precision::float32;
+    if (v == "bf16") return dmin::Precision::bf16;
+    throw dmin::Error("--precision must be float32 or bf16, not '" + v + "'");
+}
+
 inline int bench(const std::vector<std::string>& args) {
     std::string path = args.size() > 1 ? args[1] : "";
     long n = -1, threads = 1;
     double seconds = 2.0, fill = 1.0;
+    dmin::LoadOptions options;
     for (std::size_t i = 2; i + 1 < args.size(); i += 2) {
         const auto& k = args[i];
         const auto& v = args[i + 1];
@@ -55,6 +63,7 @@ inline int bench(const std::vector<std::string>& args) {
         else if (k == "--threads") threads = option_value<long>(k, v);
         else if (k == "--seconds") seconds = option_value<double>(k, v);
         else if (k == "--fill") fill = option_value<double>(k, v);
+        else if (k == "--precision") options.precision = precision(v);
         else throw dmin::Error("bench: unknown option " + k);
     }
     if ((args.size() - 2) % 2 != 0) throw dmin::Error("bench: options come in pairs (--name value)");
@@ -62,7 +71,7 @@ inline int bench(const std::vector<std::string>& args) {
     if (threads < 1 || threads > 256) throw dmin::Error("bench: --threads must be in 1 .. 256");
     if (!(fill >= 0 && fill <= 1)) throw dmin::Error("bench: --fill must be in [0, 1]");
     if (!(seconds > 0 && seconds < 3600)) throw dmin::Error("bench: --seconds must be in (0, 3600)");
-    const auto model = dmin_cli::load(path);
+    const auto model = dmin_cli::load(path, options);
     const auto req = example::random_request(model, static_cast<std::size_t>(n), fill, 42);
     const auto T = static_cast<std::size_t>(threads);
     std::vector<Scorer> scorers;
@@ -159,9 +168,10 @@ inline int bench(const std::vector<std::string>& args) {
     std::printf("{\"candidates\": %ld, \"threads\": %ld, \"request_us\": {\"median\": %.3f, \"p99\": %.3f, \"min\": %.3f, "
                 "\"p10\": %.3f, \"p25\": %.3f, \"p75\": %.3f, \"p90\": %.3f}, "
                 "\"per_candidate_us\": {\"median\": %.4f, \"p99\": %.4f}, \"candidates_per_s\": %.1f, \"gflops\": %.3f, "
-                "\"requests_timed\": %zu, \"isa\": \"%s\"}\n",
+                "\"requests_timed\": %zu, \"isa\": \"%s\", \"precision\": \"%s\"}\n",
                 n, threads, med, p99, lo, p10, p25, p75, p90, med / static_cast<double>(n), p99 / static_cast<double>(n),
-                static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin_cli::isa(model).c_str());
+                static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin_cli::isa(model).c_str(),
+                dmin::precision_name(model.precision()));
     return 0;
 }
 

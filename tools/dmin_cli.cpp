@@ -1,6 +1,7 @@
 // dmin command-line tool: inspect a weights file, predict from JSON, replay its self-test, benchmark it.
 #include <dmin/dmin.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -19,9 +20,9 @@ constexpr int kUsageError = 2;
 int usage() {
     std::cerr << "usage:\n"
                  "  dmin inspect MODEL.safetensors\n"
-                 "  dmin predict MODEL.safetensors INPUT.json [--no-selftest] [--truncate first|last]\n"
+                 "  dmin predict MODEL.safetensors INPUT.json [--no-selftest] [--truncate first|last] [--precision float32|bf16]\n"
                  "  dmin selftest MODEL.safetensors\n"
-                 "  dmin bench MODEL.safetensors --candidates N [--threads T] [--seconds S] [--fill F]\n";
+                 "  dmin bench MODEL.safetensors --candidates N [--threads T] [--seconds S] [--fill F] [--precision float32|bf16]\n";
     return kUsageError;
 }
 
@@ -50,6 +51,21 @@ dmin::LoadOptions unchecked() {
     dmin::LoadOptions o;
     o.self_test = false;
     return o;
+}
+
+/// "F32: 40 tensors, 1234 bytes; BF16: ..." for the file's tensors.
+std::string dtypes(const std::string& path) {
+    const dmin::io::SafetensorsFile file(path);
+    std::size_t count[2] = {0, 0};
+    std::uint64_t bytes[2] = {0, 0};
+    for (const auto& t : file.tensors()) {
+        ++count[t.bf16];
+        bytes[t.bf16] += t.bytes;
+    }
+    std::string s;
+    for (int k = 0; k < 2; ++k)
+        if (count[k]) s += (s.empty() ? "" : "; ") + std::string(k ? "BF16" : "F32") + ": " + std::to_string(count[k]) + " tensors, " + std::to_string(bytes[k]) + " bytes";
+    return s.empty() ? "no tensors" : s;
 }
 
 int inspect(const std::string& path) {
@@ -84,8 +100,9 @@ int inspect(const std::string& path) {
     std::cout << "  attention MLP: " << join(s.attention_units) << " " << acts(s.attention_acts) << "\n";
     std::cout << "  DNN: input " << s.dnn_input_dim << " -> " << join(s.dnn_units) << " " << acts(s.dnn_acts)
               << (s.batch_norm ? (s.bn_only_once ? ", batch norm on the input" : ", batch norm per layer") : "") << " -> 1\n";
-    std::cout << "  parameters: " << model.parameter_count() << " (" << model.file_weight_bytes() << " bytes of float32 in the file; "
-              << model.resident_bytes() << " bytes resident)\n";
+    std::cout << "  parameters: " << model.parameter_count() << " (" << model.file_weight_bytes() << " bytes in the file; "
+              << model.resident_bytes() << " bytes resident in float32 precision)\n";
+    std::cout << "  dtypes: " << dtypes(path) << "\n";
     if (!s.provenance.is_null()) std::cout << "  provenance: " << s.provenance.dump() << "\n";
     std::cout << "  reference pair: " << (model.reference_json().empty() ? "absent" : "present")
               << ", vocabularies: " << (model.vocab_json().empty() ? "absent" : "present") << "\n";
@@ -94,8 +111,8 @@ int inspect(const std::string& path) {
     return 0;
 }
 
-int predict(const std::string& path, const std::string& input, bool selftest, dmin::OverlongPolicy policy) {
-    const auto model = dmin_cli::load(path, dmin::LoadOptions{selftest});
+int predict(const std::string& path, const std::string& input, const dmin::LoadOptions& options, dmin::OverlongPolicy policy) {
+    const auto model = dmin_cli::load(path, options);
     const auto doc = dmin::io::parse_strict(read_file(input), input);
     const auto samples = dmin::samples_from_json(model, doc, policy);
     dmin_cli::Scorer scorer(model);
@@ -120,7 +137,8 @@ int predict(const std::string& path, const std::string& input, bool selftest, dm
 int selftest(const std::string& path) {
     const auto model = dmin_cli::load(path, unchecked());  // the replay below reports instead of throwing
     const auto r = dmin_cli::replay_reference(model);
-    std::cout << "{\"samples\": " << r.samples << ", \"max_abs_diff\": " << r.max_abs_diff << ", \"tolerance\": " << r.tolerance
+    std::cout << "{\"samples\": " << r.samples << ", \"max_abs_diff\": " << std::max(r.max_abs_diff, r.fast_max_abs_diff)
+              << ", \"tolerance\": " << r.tolerance
               << ", \"passed\": " << (r.passed ? "true" : "false") << "}\n";
     return r.passed ? 0 : 1;
 }
@@ -135,10 +153,11 @@ int main(int argc, char** argv) {
         if (cmd == "inspect" && args.size() == 2) return inspect(args[1]);
         if (cmd == "selftest" && args.size() == 2) return selftest(args[1]);
         if (cmd == "predict" && args.size() >= 3) {
-            bool st = true;
+            dmin::LoadOptions options;
             auto policy = dmin::OverlongPolicy::error;
             for (std::size_t i = 3; i < args.size(); ++i) {
-                if (args[i] == "--no-selftest") st = false;
+                if (args[i] == "--no-selftest") options.self_test = false;
+                else if (args[i] == "--precision" && i + 1 < args.size()) options.precision = dmin_cli::precision(args[++i]);
                 else if (args[i] == "--truncate" && i + 1 < args.size()) {
                     const auto& v = args[++i];
                     if (v == "first") policy = dmin::OverlongPolicy::keep_first;
@@ -146,7 +165,7 @@ int main(int argc, char** argv) {
                     else return usage();
                 } else return usage();
             }
-            return predict(args[1], args[2], st, policy);
+            return predict(args[1], args[2], options, policy);
         }
         if (cmd == "bench") return dmin_cli::bench(args);
         return usage();

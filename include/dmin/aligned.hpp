@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <utility>
+#include <vector>
 
 namespace dmin {
 
@@ -73,6 +75,24 @@ private:
     float* base_ = nullptr;
     std::size_t cap_ = 0;
     std::size_t used_ = 0;
+};
+
+/// Load-time storage of 32-bit words (bf16 weight pairs): each take() is a fresh 64-byte-aligned block
+/// with kSlack readable words after it, so kernels may load whole vectors past a row's end. The blocks
+/// outlive moves of the store (each is its own allocation).
+class WordStore {
+public:
+    std::uint32_t* take(std::size_t n) {
+        blocks_.emplace_back(n + Arena::kSlack);
+        bytes_ += (n + Arena::kSlack) * sizeof(float);
+        static_assert(sizeof(float) == sizeof(std::uint32_t), "a word per float slot");
+        return reinterpret_cast<std::uint32_t*>(blocks_.back().data());
+    }
+    std::size_t bytes() const noexcept { return bytes_; }
+
+private:
+    std::vector<AlignedBuffer> blocks_;
+    std::size_t bytes_ = 0;
 };
 
 }  // namespace dmin

@@ -46,6 +46,7 @@ struct ModelFacts {
     const std::string* vocab_json = nullptr;
     int num_ids = 0, num_values = 0, num_candidate_ids = 0, num_candidate_values = 0;
     std::size_t resident_bytes = 0, mapped_bytes = 0, file_weight_bytes = 0, parameter_count = 0;
+    Precision precision = Precision::float32;
 };
 
 /// One thread's scorer, as a backend implements it (dmin::Scorer<Model<>> of its instruction set).
@@ -135,6 +136,7 @@ public:
     std::size_t mapped_bytes() const noexcept { return facts().mapped_bytes; }
     std::size_t file_weight_bytes() const noexcept { return facts().file_weight_bytes; }
     std::size_t parameter_count() const noexcept { return facts().parameter_count; }
+    Precision precision() const noexcept { return facts().precision; }
 
     const ModelImpl& impl() const noexcept { return *impl_; }
 

@@ -44,6 +44,7 @@ public:
         f_.num_candidate_ids = m_.num_candidate_ids(), f_.num_candidate_values = m_.num_candidate_values();
         f_.resident_bytes = m_.resident_bytes(), f_.mapped_bytes = m_.mapped_bytes();
         f_.file_weight_bytes = m_.file_weight_bytes(), f_.parameter_count = m_.parameter_count();
+        f_.precision = m_.precision();
     }
     const ModelFacts& facts() const override { return f_; }
     std::unique_ptr<ScorerImpl> scorer() const override { return std::make_unique<ScorerBackend>(m_); }

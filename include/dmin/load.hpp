@@ -12,6 +12,7 @@
 #include "dmin/error.hpp"
 #include "dmin/io/json.hpp"
 #include "dmin/io/safetensors.hpp"
+#include "dmin/kernels/cpu_features.hpp"
 #include "dmin/kernels/isa_features.hpp"
 #include "dmin/model.hpp"
 #include "dmin/selftest.hpp"
@@ -27,6 +28,18 @@ struct LoadOptions {
     /// memory mapping of the file instead of being copied (0 = map every table; SIZE_MAX = copy all).
     /// A mapped file must not be modified in place while the model lives (replacing it by rename is safe).
     std::uint64_t map_tables_larger_than = std::uint64_t{256} << 20;
+    /// Precision of the per-candidate products (dmin::Precision): a run-time choice, so one binary and
+    /// one Model type serve both; the bf16 pairs are packed at load beside the float32 weights (which the
+    /// user phase and score_reference keep using) only when bf16 is chosen. A build whose bf16 products
+    /// use vdpbf16ps (-mavx512bf16) throws dmin::Error here on a CPU without AVX512_BF16; other builds
+    /// widen bf16 to float32 in registers and run anywhere.
+    Precision precision = Precision::float32;
+    /// With Precision::bf16: the DNN's layers on bf16 operands too, not only the target attention's.
+    /// Off by default: the DNN's rounding reaches the logit undamped (no softmax or average over
+    /// positions follows it), and on the FuxiCTR cases it moved scores by up to 6.6e-3 (mean 1.7e-3)
+    /// against 9e-4 (mean 4e-5) with the attention alone (weights_format.md §7), for ~13% of the
+    /// per-candidate FLOPs of the paper shape.
+    bool bf16_dnn = false;
 };
 
 DMIN_ISA_NAMESPACE_BEGIN
@@ -52,10 +65,12 @@ struct ModelLoader {
         require_cpu();
         io::SafetensorsFile file(path);
         M m;
+        m.precision_ = options.precision;
+        if (m.precision_ == Precision::bf16) check_bf16_cpu();
         read_metadata<typename M::shape>(file, m);
         check_tensors(file, m.spec_);
         const nn::TensorSource tensors(read_tensors(file, options, m));
-        build_layers(tensors, m);
+        build_layers(tensors, options, m);
         if (options.self_test && !m.reference_.empty()) self_test(m);
         return m;
     }
@@ -63,11 +78,22 @@ struct ModelLoader {
 private:
     /// This build's instruction set on this CPU, or a dmin::Error now rather than SIGILL in a kernel.
     /// (Code before this call may already use the wider instructions if the compiler chose them; for a
-    /// fleet of mixed CPUs use dmin/dispatch.hpp.)
+    /// fleet of mixed CPUs use dmin/dispatch.hpp.) AVX512_BF16 is left to check_bf16_cpu: only the bf16
+    /// products use it, so such a build still scores in float32 on a CPU without it.
     static void require_cpu() {
-        if (const unsigned missing = kernels::missing_features())
+        if (const unsigned missing = kernels::missing_features() & ~kernels::Feature::avx512_bf16)
             throw Error(std::string("this program was compiled for instruction set ") + kernels::isa_name + ", but this CPU lacks " +
                         kernels::feature_names(missing) + "; build it for this CPU, or with several instruction sets (dmin/dispatch.hpp)");
+    }
+
+    /// vdpbf16ps compiled in needs it on this CPU: a clear error instead of SIGILL.
+    static void check_bf16_cpu() {
+        if (!kernels::kBf16Native) return;
+        const auto cpu = kernels::cpu_features();
+        if (!cpu.avx512_bf16)
+            dmin::detail::fail("precision bf16: this dmin build (", kernels::isa_name, ") uses the AVX512_BF16 instruction vdpbf16ps, "
+                               "which this CPU does not have (it has: ", cpu.names(), "); load with float32 precision, or use a build "
+                               "without -mavx512bf16 (bf16 then widens to float32 in registers)");
     }
 
     template <class S, class M>
@@ -109,14 +135,14 @@ private:
         throw Error(msg);
     }
 
-    /// Large embedding tables: used in place from a private read-only mapping (when aligned and the host
-    /// is little-endian). Everything else is copied into 64-byte-aligned storage, where the layers'
+    /// Large embedding tables: used in place from a private read-only mapping (when F32, aligned and the
+    /// host is little-endian; a BF16 table is widened into memory). Everything else is copied into 64-byte-aligned storage, where the layers'
     /// prepare() may rewrite it (transposition, folding, packing).
     static std::map<std::string, bool> tables_to_map(const io::SafetensorsFile& file, const ModelSpec& s, const LoadOptions& o) {
         std::map<std::string, bool> mapped;
         for (const auto& x : s.features) {
             const auto* t = file.find(x.table);
-            if (x.type != FeatureType::numeric && t->bytes > o.map_tables_larger_than && t->begin % alignof(float) == 0 &&
+            if (x.type != FeatureType::numeric && !t->bf16 && t->bytes > o.map_tables_larger_than && t->begin % alignof(float) == 0 &&
                 io::kHostLittleEndian)
                 mapped[x.table] = true;
         }
@@ -167,9 +193,10 @@ private:
 
     /// Each layer prepares its weights from the file's tensors.
     template <class M>
-    static void build_layers(const nn::TensorSource& w, M& m) {
+    static void build_layers(const nn::TensorSource& w, const LoadOptions& options, M& m) {
         using S = typename M::shape;
         const ModelSpec& s = m.spec_;
+        WordStore* bf16 = m.precision_ == Precision::bf16 ? &m.packed_ : nullptr;
         m.embedding_ = layers::Embedding::prepare(s, w);
         Arena measure;
         for (std::size_t i = 0; i < s.branches.size(); ++i)
@@ -185,10 +212,10 @@ private:
             b.refiner = s.use_behavior_refiner;
             if (b.refiner) b.ref = layers::BehaviorRefiner<S>::prepare(s, i, w);
             b.interest = layers::InterestHeads<S>::prepare(s, i, w);
-            for (int h = 0; h < s.num_heads; ++h) b.target.push_back(layers::TargetAttention<S>::prepare(s, i, h, b, w, derived));
+            for (int h = 0; h < s.num_heads; ++h) b.target.push_back(layers::TargetAttention<S>::prepare(s, i, h, b, w, derived, bf16));
             m.branches_.push_back(std::move(b));
         }
-        m.dnn_ = layers::Dnn::prepare(s, w, m.embedding_);
+        m.dnn_ = layers::Dnn::prepare(s, w, m.embedding_, options.bf16_dnn ? bf16 : nullptr);
     }
 };
 

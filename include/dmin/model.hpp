@@ -21,6 +21,24 @@
 
 namespace dmin {
 
+/// The precision of the per-candidate products (LoadOptions::precision). float32: every product in
+/// float32. bf16: the target attention's layers (and the DNN's with LoadOptions::bf16_dnn) multiply bf16
+/// operands (weights packed at load, activations rounded where they enter a product) with float32
+/// accumulation; everything else, and the user phase, stays float32 (weights_format.md §7).
+enum class Precision { float32, bf16 };
+
+inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "float32"; }
+
+/// The bound bf16 scoring keeps to against float32 scoring, per candidate (max) and over a case (mean):
+/// tests/test_bf16.cpp asserts it on every FuxiCTR case, random reference configuration and the world
+/// model (weights_format.md §7 has the measured figures).
+inline constexpr double kBf16MaxAbsDiff = 2e-3;
+inline constexpr double kBf16MeanAbsDiff = 2e-4;
+/// The self-test's tolerance for the fast path in bf16 mode. Wider than the bound: the self-test runs on
+/// whatever model a file holds, and untrained random weights (benchmark models) have attention logits
+/// large enough to move a score by up to ~7e-3 in bf16. A broken packing moves scores by far more.
+inline constexpr double kBf16SelfTestTolerance = 2e-2;
+
 // The weights hold nn::Linear and nn::Mlp, whose code depends on the instruction set (kernels/isa.hpp),
 // and Model<S> carries the instruction set into every template instantiated with it (Scorer<Model<S>>).
 DMIN_ISA_NAMESPACE_BEGIN
@@ -61,8 +79,10 @@ public:
     const std::string& vocab_json() const noexcept { return vocab_; }
     /// Raw token → index maps parsed from vocab_json() (empty when the file has none).
     const Vocabularies& vocabularies() const noexcept { return vocabularies_; }
-    /// Bytes of weights held (file tensors plus load-time derived tensors).
-    std::size_t resident_bytes() const noexcept { return (store_.size() + derived_.size()) * sizeof(float); }
+    /// The precision chosen at load (LoadOptions::precision).
+    Precision precision() const noexcept { return precision_; }
+    /// Bytes of weights held (file tensors, load-time derived tensors, and bf16 packed weights).
+    std::size_t resident_bytes() const noexcept { return (store_.size() + derived_.size()) * sizeof(float) + packed_.bytes(); }
     /// Bytes of embedding tables used in place from a memory mapping of the file (not in resident_bytes()).
     std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
     std::size_t file_weight_bytes() const noexcept { return file_weight_bytes_; }
@@ -75,6 +95,8 @@ private:
     ModelSpec spec_;
     AlignedBuffer store_;    // file tensors (each layer's prepare() rewrites its own in place)
     AlignedBuffer derived_;  // load-time derived tensors (the target attention's k and g0)
+    WordStore packed_;       // bf16 precision: the per-candidate products' weights as bf16 pairs (empty in float32)
+    Precision precision_ = Precision::float32;
     layers::EmbeddingWeights embedding_;
     std::vector<BranchWeights> branches_;
     layers::DnnWeights dnn_;

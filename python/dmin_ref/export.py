@@ -298,7 +298,7 @@ def atomic_write_bytes(path, data):
         raise
 
 
-def encode_dmin(spec, tensors, reference, vocab=None):
+def encode_dmin(spec, tensors, reference, vocab=None, dtype="F32"):
     validate_spec(spec)
     check_tensor_shapes(spec, tensors, source="module")
     ordered = OrderedDict((k, tensors[k]) for k in expected_tensor_shapes(spec))
@@ -306,13 +306,28 @@ def encode_dmin(spec, tensors, reference, vocab=None):
                         ("reference", json.dumps(reference, separators=(",", ":"), ensure_ascii=False))])
     if vocab:
         meta["vocab"] = json.dumps(vocab, separators=(",", ":"), ensure_ascii=False)
-    return safetensors_io.encode(ordered, meta)
+    return safetensors_io.encode(ordered, meta, dtype)
 
 
-def write_dmin_file(path, model, samples, vocab=None, tolerance=DEFAULT_TOLERANCE):
-    """Write `model` (a dmin_ref DMIN in any mode) with a float32 eval reference pair; atomic."""
+def round_to_bf16_(model):
+    """Rounds every floating parameter and buffer of `model` to bf16 in place (nearest even, kept in its
+    own dtype): the values a BF16 file holds, so that the reference pair computed next describes them."""
+    import torch
+
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.to(torch.bfloat16).to(t.dtype))
+
+
+def write_dmin_file(path, model, samples, vocab=None, tolerance=DEFAULT_TOLERANCE, dtype="F32"):
+    """Write `model` (a dmin_ref DMIN in any mode) with a float32 eval reference pair; atomic. With
+    dtype="BF16" the tensors are stored as bf16 (half the bytes): the model's weights are rounded first
+    (in place), and the pair is computed from the rounded weights."""
+    if dtype == "BF16":
+        round_to_bf16_(model)
     reference = reference_pair(model, samples, tolerance)
-    data = encode_dmin(model.spec, model.dmin_tensors(), reference, vocab)
+    data = encode_dmin(model.spec, model.dmin_tensors(), reference, vocab, dtype)
     atomic_write_bytes(path, data)
     return reference
 
@@ -361,7 +376,7 @@ def _provenance(source, **extra):
 
 def export_fuxictr(checkpoint, feature_map, out, config=None, expid=None, params=None, candidate_features=None,
                    context_features=None, refiner_mask="additive", vocab=None, reference_inputs=None,
-                   num_reference=DEFAULT_NUM_REFERENCE):
+                   num_reference=DEFAULT_NUM_REFERENCE, dtype="F32"):
     from .model import DMIN
 
     if (config is None) == (params is None):
@@ -386,11 +401,11 @@ def export_fuxictr(checkpoint, feature_map, out, config=None, expid=None, params
     load_checked_state(model, load_state_file(checkpoint, "checkpoint"), source="checkpoint")
     model.eval()
     samples = choose_reference_samples(spec, reference_inputs, n=num_reference)
-    return write_dmin_file(out, model, samples, vocab=vocab_obj)
+    return write_dmin_file(out, model, samples, vocab=vocab_obj, dtype=dtype)
 
 
 def export_torch(module_state, spec_path, out, refiner_mask=None, vocab=None, reference_inputs=None,
-                 num_reference=DEFAULT_NUM_REFERENCE):
+                 num_reference=DEFAULT_NUM_REFERENCE, dtype="F32"):
     from .model import DMIN
 
     spec = _read_json(spec_path, "spec")
@@ -408,7 +423,7 @@ def export_torch(module_state, spec_path, out, refiner_mask=None, vocab=None, re
                        allow_missing_alias=True)
     model.eval()
     samples = choose_reference_samples(spec, reference_inputs, n=num_reference)
-    return write_dmin_file(out, model, samples, vocab=vocab_obj)
+    return write_dmin_file(out, model, samples, vocab=vocab_obj, dtype=dtype)
 
 
 def verify_file(path):
@@ -451,6 +466,7 @@ def build_parser():
     fx.add_argument("--vocab", help="FuxiCTR feature_vocab.json to embed")
     fx.add_argument("--reference-inputs", help="inputs JSON ({\"samples\": [...]}) for the reference pair")
     fx.add_argument("--num-reference", type=int, default=DEFAULT_NUM_REFERENCE)
+    fx.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help="tensor dtype in the file (bf16: half the bytes)")
     tp = sub.add_parser("torch", help="export the dmin_ref reference module's state_dict")
     tp.add_argument("--module-state", required=True, help="torch.save(model.state_dict()) of dmin_ref.model.DMIN")
     tp.add_argument("--spec", required=True, help="spec JSON (weights_format.md section 3)")
@@ -459,6 +475,7 @@ def build_parser():
     tp.add_argument("--vocab")
     tp.add_argument("--reference-inputs")
     tp.add_argument("--num-reference", type=int, default=DEFAULT_NUM_REFERENCE)
+    tp.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help="tensor dtype in the file (bf16: half the bytes)")
     vp = sub.add_parser("verify", help="check a dmin file's reference pair with the reference module")
     vp.add_argument("file")
     return p
@@ -474,12 +491,13 @@ def main(argv=None):
                                  params=args.params, candidate_features=parse_name_list(args.candidate_features),
                                  context_features=parse_name_list(args.context_features),
                                  refiner_mask=args.refiner_mask, vocab=args.vocab,
-                                 reference_inputs=args.reference_inputs, num_reference=args.num_reference)
+                                 reference_inputs=args.reference_inputs, num_reference=args.num_reference,
+                                 dtype=args.dtype.upper())
             print("dmin-export: wrote %s (%d reference samples)" % (args.output, len(ref["samples"])))
         elif args.command == "torch":
             ref = export_torch(args.module_state, args.spec, args.output, refiner_mask=args.refiner_mask,
                                vocab=args.vocab, reference_inputs=args.reference_inputs,
-                               num_reference=args.num_reference)
+                               num_reference=args.num_reference, dtype=args.dtype.upper())
             print("dmin-export: wrote %s (%d reference samples)" % (args.output, len(ref["samples"])))
         else:
             d = verify_file(args.file)

@@ -6,7 +6,8 @@ Implements weights_format.md sections 1-2 with only the standard library and num
     offset 8    N bytes of UTF-8 JSON, right-padded with spaces so that 8 + N is a multiple of 64
     offset 8+N  data section: F32 little-endian tensors back to back in header order
 
-Only F32 is written and accepted.  The reader applies the same checks the C++ reader does
+Tensors are F32, or BF16 (the upper half of a float32, rounded to nearest even; written with
+dtype="BF16", read back widened to float32).  The reader applies the same checks the C++ reader does
 (truncation, header length, duplicate keys, dtype, shapes, contiguous data_offsets, non-finite
 values) so that Python-side tests catch files the C++ side would reject.
 """
@@ -44,12 +45,28 @@ def _to_f32_array(name, value):
     return np.ascontiguousarray(arr, dtype="<f4")
 
 
-def encode(tensors, metadata=None):
+def to_bf16_bits(arr):
+    """float32 array -> uint16 bf16 bits, rounded to nearest even (NaN kept NaN)."""
+    u = np.ascontiguousarray(arr, dtype="<f4").view("<u4").astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint32)
+    nan = (u & 0x7FFFFFFF) > 0x7F800000
+    r = np.where(nan, (u >> 16) | 0x40, r)
+    return r.astype("<u2")
+
+
+def round_bf16(arr):
+    """float32 array rounded to bf16 and widened back (the values a BF16 file holds)."""
+    return (to_bf16_bits(arr).astype(np.uint32) << 16).view(np.float32).reshape(np.shape(arr))
+
+
+def encode(tensors, metadata=None, dtype="F32"):
     """Return the bytes of a safetensors file.
 
-    tensors: ordered mapping name -> array-like (float; stored as F32); order is kept.
+    tensors: ordered mapping name -> array-like (float; stored as `dtype`, F32 or BF16); order is kept.
     metadata: mapping str -> str stored as ``__metadata__`` (first key of the header).
     """
+    if dtype not in ("F32", "BF16"):
+        raise SafetensorsError("dtype %r: only F32 and BF16 are written" % (dtype,))
     header = OrderedDict()
     if metadata is not None:
         for k, v in metadata.items():
@@ -62,9 +79,9 @@ def encode(tensors, metadata=None):
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise SafetensorsError("invalid tensor name %r" % (name,))
         arr = _to_f32_array(name, value)
-        raw = arr.tobytes()
+        raw = arr.tobytes() if dtype == "F32" else to_bf16_bits(arr).tobytes()
         header[name] = OrderedDict(
-            [("dtype", "F32"), ("shape", [int(d) for d in arr.shape]),
+            [("dtype", dtype), ("shape", [int(d) for d in arr.shape]),
              ("data_offsets", [offset, offset + len(raw)])])
         blobs.append(raw)
         offset += len(raw)
@@ -120,8 +137,9 @@ def decode(data, check_finite=True):
         for field in ("dtype", "shape", "data_offsets"):
             if field not in info:
                 raise SafetensorsError("tensor '%s': missing field %s" % (name, field))
-        if info["dtype"] != "F32":
-            raise SafetensorsError("tensor '%s': dtype %r is not F32" % (name, info["dtype"]))
+        if info["dtype"] not in ("F32", "BF16"):
+            raise SafetensorsError("tensor '%s': dtype %r is not F32 or BF16" % (name, info["dtype"]))
+        size = 4 if info["dtype"] == "F32" else 2
         shape = info["shape"]
         if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise SafetensorsError("tensor '%s': shape must be a list of non-negative integers" % name)
@@ -132,9 +150,9 @@ def decode(data, check_finite=True):
         count = 1
         for d in shape:
             count *= d
-        if count * 4 != offs[1] - offs[0]:
+        if count * size != offs[1] - offs[0]:
             raise SafetensorsError("tensor '%s': shape %s needs %d bytes but data_offsets span %d"
-                                   % (name, shape, count * 4, offs[1] - offs[0]))
+                                   % (name, shape, count * size, offs[1] - offs[0]))
         entries.append((offs[0], offs[1], name, shape))
     entries.sort()
     pos = 0
@@ -148,7 +166,11 @@ def decode(data, check_finite=True):
     tensors = OrderedDict()
     for name, info in header.items():
         begin, end = info["data_offsets"]
-        arr = np.frombuffer(body[begin:end], dtype="<f4").reshape(info["shape"]).astype(np.float32)
+        if info["dtype"] == "BF16":
+            bits = np.frombuffer(body[begin:end], dtype="<u2").astype(np.uint32) << 16
+            arr = bits.view(np.float32).reshape(info["shape"]).astype(np.float32)
+        else:
+            arr = np.frombuffer(body[begin:end], dtype="<f4").reshape(info["shape"]).astype(np.float32)
         if check_finite and not np.all(np.isfinite(arr)):
             raise SafetensorsError("tensor '%s' contains non-finite values" % name)
         tensors[name] = arr

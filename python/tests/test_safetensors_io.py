@@ -44,6 +44,27 @@ class SafetensorsRoundTrip(unittest.TestCase):
             np.testing.assert_array_equal(back[k], np.asarray(t[k], dtype=np.float32))
             self.assertEqual(back[k].dtype, np.float32)
 
+    def test_bf16_round_trip(self):
+        # BF16 tensors: half the bytes, rounded to nearest even, read back widened to float32.
+        t = _tensors()
+        data = st.encode(t, {"k": "v"}, dtype="BF16")
+        (n,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+        self.assertEqual({header[k]["dtype"] for k in t}, {"BF16"})
+        self.assertEqual(len(data) - 8 - n, 2 * sum(np.asarray(v).size for v in t.values()))
+        back, _ = st.decode(data)
+        for k in t:
+            want = st.round_bf16(np.asarray(t[k], np.float32))
+            np.testing.assert_array_equal(back[k], want)
+            self.assertLessEqual(float(np.max(np.abs(back[k] - np.asarray(t[k], np.float32)), initial=0)),
+                                 float(np.max(np.abs(np.asarray(t[k])), initial=0)) * 2.0 ** -8)
+        u = lambda x: np.array([x], np.uint32).view(np.float32)  # noqa: E731
+        self.assertEqual(int(st.to_bf16_bits(u(0x3F808000))[0]), 0x3F80)  # tie to even: down
+        self.assertEqual(int(st.to_bf16_bits(u(0x3F818000))[0]), 0x3F82)  # tie to even: up
+        self.assertTrue(np.isnan(st.round_bf16(u(0x7F800001))[0]))  # NaN stays NaN
+        with self.assertRaises(st.SafetensorsError):
+            st.encode(t, dtype="F16")
+
     def test_file_round_trip(self):
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "x.safetensors")

@@ -55,6 +55,8 @@ struct TensorInfo {
     std::vector<std::int64_t> shape;
     std::uint64_t begin = 0;  ///< absolute byte offset in the file
     std::uint64_t bytes = 0;
+    bool bf16 = false;        ///< dtype BF16 (2 bytes per element, widened to float32 on read); else F32
+    const char* dtype() const noexcept { return bf16 ? "BF16" : "F32"; }
     std::int64_t numel() const {
         std::int64_t n = 1;
         for (auto d : shape) n *= d;
@@ -112,14 +114,16 @@ public:
         return it->second;
     }
 
-    /// Reads tensor `t` into dst (t.numel() floats), converting from little-endian, and rejects
-    /// non-finite values. `in` must be an open stream on this file.
+    /// Reads tensor `t` into dst (t.numel() floats), converting from little-endian and widening BF16
+    /// to float32 (exact), and rejects non-finite values. `in` must be an open stream on this file.
     void read_f32(std::ifstream& in, const TensorInfo& t, float* dst) const {
         in.seekg(static_cast<std::streamoff>(t.begin));
         in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(t.bytes));
         if (!in) detail::fail(path_, ": truncated while reading tensor ", t.name);
         const auto n = static_cast<std::size_t>(t.numel());
-        if constexpr (!kHostLittleEndian) {
+        if (t.bf16) {
+            widen_bf16_in_place(dst, n);
+        } else if constexpr (!kHostLittleEndian) {
             auto* b = reinterpret_cast<unsigned char*>(dst);
             for (std::size_t i = 0; i < n; ++i) std::reverse(b + 4 * i, b + 4 * i + 4);
         }
@@ -133,6 +137,15 @@ public:
     }
 
 private:
+    /// The n little-endian bf16 at the start of dst as n floats: from the last element back, so each
+    /// float is written over bf16 values already widened (float i covers bf16 2i and 2i + 1 ≥ i).
+    static void widen_bf16_in_place(float* dst, std::size_t n) {
+        auto* b = reinterpret_cast<unsigned char*>(dst);
+        for (std::size_t i = n; i-- > 0;) {
+            const std::uint32_t u = (static_cast<std::uint32_t>(b[2 * i + 1]) << 24) | (static_cast<std::uint32_t>(b[2 * i]) << 16);
+            std::memcpy(b + 4 * i, &u, sizeof u);
+        }
+    }
 
     void parse_header(const std::string& text) {
         // Offsets in its errors count from the header's first byte (file offset 8). After the JSON
@@ -172,7 +185,8 @@ private:
         const Fields f{e, path_ + ": tensor " + name};
         if (!e.is_object()) detail::fail(f.where, ": expected an object with dtype, shape, data_offsets");
         const std::string dtype = f.str("dtype");
-        if (dtype != "F32") detail::fail(f.where, ": dtype ", dtype, " is not supported (expected F32)");
+        if (dtype != "F32" && dtype != "BF16") detail::fail(f.where, ": dtype ", dtype, " is not supported (expected F32 or BF16)");
+        const std::uint64_t size = dtype == "BF16" ? 2 : 4;
         const auto& shape = f.at("shape");
         if (!shape.is_array()) f.bad("shape", "a list of non-negative integers");
         TensorInfo t;
@@ -192,8 +206,9 @@ private:
         const auto b = off[0].get<std::uint64_t>(), en = off[1].get<std::uint64_t>();
         if (b > en || en > data_size)
             detail::fail(f.where, ": data_offsets [", b, ", ", en, "] out of range of the ", data_size, "-byte data section");
-        if (en - b != numel * 4)
-            detail::fail(f.where, ": shape ", shape.dump(), " needs ", numel * 4, " bytes but data_offsets span ", en - b);
+        if (en - b != numel * size)
+            detail::fail(f.where, ": shape ", shape.dump(), " needs ", numel * size, " bytes but data_offsets span ", en - b);
+        t.bf16 = size == 2;
         t.begin = data_begin_ + b;
         t.bytes = en - b;
         return t;

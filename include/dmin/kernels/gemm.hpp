@@ -147,6 +147,18 @@ struct OuterInit {
     }
 };
 
+/// The operands of a product: what A and B hold (Ops::elem), how a vector of B's columns is loaded
+/// (load_b), how one A element is spread over a vector (broadcast) and how their product is added to an
+/// accumulator (madd). F32Ops is the float32 product; kernels/bf16.hpp's Bf16Ops multiplies pairs of
+/// bf16 along k. The tiles, the chunking and the Init/OuterSum starts below are shared by both.
+struct F32Ops {
+    using elem = float;
+    using vb = vfloat;
+    static vfloat load_b(const float* p) { return vfloat::load(p); }
+    static vfloat broadcast(float a) { return vfloat(a); }
+    static vfloat madd(vfloat a, vfloat b, vfloat c) { return fma(a, b, c); }
+};
+
 /// How a tile's Src travels: BiasInit by value (two registers), OuterInit by reference.
 template <class Src>
 using SrcArg = std::conditional_t<(sizeof(Src) <= 16), Src, const Src&>;
@@ -158,24 +170,24 @@ using SrcArg = std::conditional_t<(sizeof(Src) <= 16), Src, const Src&>;
 /// never leaves the registers; otherwise the last vector holds ncols − (NV−1)·W columns.
 /// Out of line on purpose (DMIN_KERNEL_NOINLINE): inlined into gemm_strided's dispatch, GCC 12
 /// sometimes kept the accumulator tile in memory (a load and a store per FMA; 4x slower for 6x1 tiles).
-template <int MR, int NV, bool Full, class Src>
-DMIN_KERNEL_NOINLINE void gemm_block(int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb, float* C,
+template <int MR, int NV, bool Full, class Src, class Ops = F32Ops, class E = typename Ops::elem>
+DMIN_KERNEL_NOINLINE void gemm_block(int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb, float* C,
                        int ldc, int ncols, SrcArg<Src> src, Epilogue ep) {
     constexpr int W = vfloat::size;
     const int last = Full ? W : ncols - (NV - 1) * W;  // valid columns of the last vector
     vfloat c[MR][NV];
     src.template load<MR, NV, Full>(c, C, ldc, last);
-    const float* b = B;
-    const float* ak = A;
+    const E* b = B;
+    const E* ak = A;
     for (int k = 0; k < K; ++k, b += ldb, ak += aks) {
-        vfloat bv[NV];
+        typename Ops::vb bv[NV];
         DMIN_UNROLL
-        for (int v = 0; v < NV; ++v) bv[v] = vfloat::load(b + v * W);
+        for (int v = 0; v < NV; ++v) bv[v] = Ops::load_b(b + v * W);
         DMIN_UNROLL
         for (int r = 0; r < MR; ++r) {
-            const vfloat av(ak[r * ars]);
+            const auto av = Ops::broadcast(ak[r * ars]);
             DMIN_UNROLL
-            for (int v = 0; v < NV; ++v) c[r][v] = fma(av, bv[v], c[r][v]);
+            for (int v = 0; v < NV; ++v) c[r][v] = Ops::madd(av, bv[v], c[r][v]);
         }
     }
     src.template finish<MR, NV>(c);
@@ -223,16 +235,16 @@ constexpr int chunk_vectors(int MR, int nvec) {
 
 /// Columns [n, n + cols) of MR rows of C with a tile of `take` vectors (cols ≤ take·W).
 /// `src` is at the chunk's first row.
-template <int MR, class Src>
-inline void gemm_chunk(int take, int n, int cols, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B,
+template <int MR, class Src, class Ops = F32Ops, class E = typename Ops::elem>
+inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B,
                        int ldb, float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
     const Src at = src.at_col(n);
     const bool full = cols == take * W;
     auto run = [&](auto nv_tag) {
         constexpr int NV = decltype(nv_tag)::value;
-        if (Src::whole_vectors || full) gemm_block<MR, NV, true, Src>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
-        else if constexpr (!Src::whole_vectors) gemm_block<MR, NV, false, Src>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
+        if (Src::whole_vectors || full) gemm_block<MR, NV, true, Src, Ops>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
+        else if constexpr (!Src::whole_vectors) gemm_block<MR, NV, false, Src, Ops>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
     };
     switch (take) {
         case 1: run(std::integral_constant<int, 1>{}); break;
@@ -255,15 +267,15 @@ inline void gemm_chunk(int take, int n, int cols, int K, const float* A, std::pt
 }
 
 /// Rows [0, rows) (rows < 6) of one column chunk, with the tile height that fits exactly.
-template <class Src>
-inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks,
-                           const float* B, int ldb, float* C, int ldc, Src src, Epilogue ep) {
+template <class Src, class Ops = F32Ops, class E = typename Ops::elem>
+inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks,
+                           const E* B, int ldb, float* C, int ldc, Src src, Epilogue ep) {
     switch (rows) {
-        case 1: gemm_chunk<1>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 2: gemm_chunk<2>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 3: gemm_chunk<3>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 4: gemm_chunk<4>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 5: gemm_chunk<5>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 1: gemm_chunk<1, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 2: gemm_chunk<2, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 3: gemm_chunk<3, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 4: gemm_chunk<4, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 5: gemm_chunk<5, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
         default: break;
     }
 }
@@ -283,8 +295,8 @@ constexpr int five_row_tiles(int R) {
 /// reused by every row tile from L1/L2 (a DNN layer's weights can exceed L2: large shape, 1.3–2 MB).
 /// Each C element is still one FMA chain in k order, so a row's result does not depend on M, on the
 /// chunking or on the loop order.
-template <class Src>
-inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const float* B, int ldb,
+template <class Src, class Ops = F32Ops, class E = typename Ops::elem>
+inline void gemm_strided(int M, int N, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb,
                          float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
     // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32),
@@ -301,18 +313,18 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
             for (; m + 2 * MR <= M; m += 2 * MR) {
                 const Src at = src.at_row(m).at_col(n);
                 float* c = C + static_cast<std::ptrdiff_t>(m) * ldc + n;
-                if (Src::whole_vectors || full) gemm_block<2 * MR, 1, true, Src>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
-                else if constexpr (!Src::whole_vectors) gemm_block<2 * MR, 1, false, Src>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
+                if (Src::whole_vectors || full) gemm_block<2 * MR, 1, true, Src, Ops>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
+                else if constexpr (!Src::whole_vectors) gemm_block<2 * MR, 1, false, Src, Ops>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
             }
         }
         const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);  // 5 × 5 tiles: 5 rows only
         for (; m + MR <= M - 5 * fives; m += MR)
-            gemm_chunk<MR>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+            gemm_chunk<MR, Src, Ops>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                            src.at_row(m), ep);
         for (int f = 0; f < fives; ++f, m += 5)
-            gemm_chunk<5>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+            gemm_chunk<5, Src, Ops>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                           src.at_row(m), ep);
-        gemm_tail_rows(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+        gemm_tail_rows<Src, Ops>(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                        src.at_row(m), ep);
         n += take * W;
         nvec -= take;
@@ -322,6 +334,13 @@ inline void gemm_strided(int M, int N, int K, const float* A, std::ptrdiff_t ars
 /// Init::bias, Init::row_bias or Init::row_scale without a bias is Init::zero.
 inline BiasInit bias_init(const float* bias, Init init) {
     return {bias, (init == Init::bias || init == Init::row_bias || init == Init::row_scale) && !bias ? Init::zero : init};
+}
+
+/// The OuterInit of a whole product from s (shift = log2(s.period)).
+inline OuterInit outer_init(const OuterSum& s) {
+    int shift = 0;
+    while ((1 << shift) < s.period) ++shift;
+    return OuterInit{s, 0, shift};
 }
 
 }  // namespace detail
@@ -352,9 +371,7 @@ inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float*
 inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc, const OuterSum& s,
                     Epilogue ep = Epilogue::none) {
     assert(N % vfloat::size == 0 && s.period % vfloat::size == 0 && (s.period & (s.period - 1)) == 0);
-    int shift = 0;
-    while ((1 << shift) < s.period) ++shift;
-    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::OuterInit{s, 0, shift}, ep);
+    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::outer_init(s), ep);
 }
 
 /// The obvious triple loop, in double precision accumulation: the oracle for gemm in tests.

@@ -76,9 +76,12 @@
 #define DMIN_ISA_STR(x) DMIN_ISA_STR_(x)
 
 /// The namespace's name: the tier, or scalar_<tier> for the scalar kernels (whose plain loops the
-/// compiler still vectorises for the tier).
+/// compiler still vectorises for the tier); <tier>_bf16 when the bf16 products use vdpbf16ps
+/// (AVX512_BF16, kernels/bf16.hpp) instead of widening to float32.
 #if defined(DMIN_SCALAR_KERNELS)
 #define DMIN_ISA_NS DMIN_ISA_CAT(scalar_, DMIN_ISA_TIER)
+#elif defined(__AVX512BF16__) && defined(__AVX512F__)
+#define DMIN_ISA_NS DMIN_ISA_CAT(DMIN_ISA_TIER, _bf16)
 #else
 #define DMIN_ISA_NS DMIN_ISA_TIER
 #endif

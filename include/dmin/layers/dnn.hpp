@@ -6,6 +6,7 @@
 #include "dmin/kernels/isa.hpp"
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,9 @@ public:
     }
     static void expect(const ModelSpec& s, std::vector<ExpectedTensor>& out) { nn::expect_mlp(out, "dnn", mlp_config(s)); }
 
-    static DnnWeights prepare(const ModelSpec& s, const nn::TensorSource& w, const EmbeddingWeights& emb) {
+    /// With `bf16` (bf16 precision), the hidden layers' weights are also packed into it for the candidate
+    /// blocks (the first layer's candidate rows only: its request part stays float32, once per request).
+    static DnnWeights prepare(const ModelSpec& s, const nn::TensorSource& w, const EmbeddingWeights& emb, WordStore* bf16 = nullptr) {
         DnnWeights d;
         d.pieces = pieces(s);
         d.candidate_width = assign_offsets(d.pieces);
@@ -69,12 +72,18 @@ public:
         permute_first_layer(d.first(), w.get(nn::mlp_key("dnn", first_idx, "weight")), d.pieces);
         for (std::size_t k = 0; k < d.mlp.hidden.size(); ++k)
             nn::pack_panels(d.mlp.hidden[k].lin, w.get(nn::mlp_key("dnn", lay.hidden[k].linear, "weight")), kDnnPanel);
+        if (bf16)
+            for (std::size_t k = 0; k < d.mlp.hidden.size(); ++k) {
+                auto& lin = d.mlp.hidden[k].lin;
+                nn::pack_bf16(lin, k == 0 ? d.candidate_width : lin.in, false, *bf16);
+            }
         resolve_offsets(s, emb, d);
         return d;
     }
 
     struct Workspace {
         float *hu, *xfull, *y0, *y1, *logits;
+        std::uint32_t* xp;  ///< bf16 pairs of a block's layer input: [kBlock][bf16_pairs(ld)]
         int ld = 1;  ///< row length of y0, y1
         template <class A>
         void carve(A& a, const DnnWeights& w) {
@@ -84,6 +93,7 @@ public:
             y0 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
             y1 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
             logits = a.take(kBlock);
+            xp = reinterpret_cast<std::uint32_t*>(a.take(std::size_t{kBlock} * static_cast<std::size_t>(kernels::bf16_pairs(ld))));
         }
     };
 
@@ -114,14 +124,18 @@ public:
     static void candidates(const DnnWeights& w, int nb, const float* xc, int ldx, Workspace& ws, float* logits) {
         const nn::Linear& first = w.first();
         const auto ep = w.mlp.hidden.empty() ? kernels::Epilogue::none : w.mlp.hidden[0].epilogue();
-        if (w.candidate_width > 0) {  // the request part hu (bias included) is every row's initial value
+        if (w.candidate_width > 0 && first.wp) {  // bf16: the candidate part enters as pairs
+            const int kp = kernels::bf16_pairs(w.candidate_width);
+            kernels::pack_bf16_rows(xc, nb, w.candidate_width, ldx, ws.xp, kp);
+            first.product_bf16(nb, ws.xp, kp, ws.y0, ws.ld, ws.hu, kernels::Init::bias, ep);
+        } else if (w.candidate_width > 0) {  // the request part hu (bias included) is every row's initial value
             first.product(nb, xc, ldx, 0, w.candidate_width, ws.y0, ws.ld, ws.hu, kernels::Init::bias, ep);
         } else {
             for (int c = 0; c < nb; ++c) std::copy(ws.hu, ws.hu + first.out, ws.y0 + static_cast<std::ptrdiff_t>(c) * ws.ld);
             if (ep == kernels::Epilogue::relu)
                 for (int c = 0; c < nb * ws.ld; ++c) ws.y0[c] = std::max(ws.y0[c], 0.0f);
         }
-        const float* r = tail(w, nb, ws);
+        const float* r = tail(w, nb, ws, ws.xp);
         std::copy(r, r + nb, logits);
     }
 
@@ -131,7 +145,7 @@ public:
         const nn::Linear& first = w.first();
         const auto ep = w.mlp.hidden.empty() ? kernels::Epilogue::none : w.mlp.hidden[0].epilogue();
         first.forward(1, ws.xfull, first.in, ws.y0, ws.ld, ep);
-        return tail(w, 1, ws)[0];
+        return tail(w, 1, ws, nullptr)[0];
     }
 
     /// The model's output for one logit: the probability (binary task) or the logit itself (regression).
@@ -149,8 +163,8 @@ private:
     }
 
     /// Activation of the first layer (its pre-activation, or its fused ReLU output, is in y0) and the
-    /// rest of the DNN; returns the logits (nb).
-    static const float* tail(const DnnWeights& w, int nb, Workspace& ws) {
+    /// rest of the DNN; returns the logits (nb). `xp`: bf16 scratch (bf16 precision), or null for float32.
+    static const float* tail(const DnnWeights& w, int nb, Workspace& ws, std::uint32_t* xp) {
         if (w.mlp.hidden.empty()) {
             for (int c = 0; c < nb; ++c) ws.logits[c] = ws.y0[static_cast<std::ptrdiff_t>(c) * ws.ld];
             return ws.logits;
@@ -161,7 +175,7 @@ private:
         int which = 0;
         for (std::size_t k = 1; k < w.mlp.hidden.size(); ++k) {
             float* dst = bufs[which] == cur ? bufs[which ^ 1] : bufs[which];
-            w.mlp.hidden[k].forward(nb, cur, ws.ld, dst, ws.ld);
+            w.mlp.hidden[k].forward(nb, cur, ws.ld, dst, ws.ld, xp);
             cur = dst;
             which ^= 1;
         }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dmin/kernels/bf16.hpp"
 #include "dmin/kernels/gemm.hpp"
 #include "dmin/kernels/rowops.hpp"
 #include "dmin/layers/self_attention.hpp"
@@ -30,6 +31,11 @@ struct TargetAttentionWeights {
     const float* wbcd = nullptr;     ///< [2D, A1] [(W_b − W_c)^T; W_d^T]: the per-user terms are one product
     const float* wd = nullptr;       ///< [D, A1] W_d^T (rows D..2D of wbcd)
     const float* g0 = nullptr;       ///< [L, A1] k_l·(W_a + W_c)^T + b_1
+    /// bf16 precision only (null otherwise): W_d^T as bf16 pairs along k, for the one-candidate rows
+    /// ([Dp][A1]) and by unit for the lanes ([A1][Dp]), Dp = bf16_pairs(D). The other attention layers
+    /// carry theirs in their nn::Linear (wp, wpa).
+    const std::uint32_t* wd_p = nullptr;
+    const std::uint32_t* wd_pa = nullptr;
 };
 
 /// Candidates whose attention runs together, one per SIMD lane (TargetAttention::lanes).
@@ -52,6 +58,7 @@ struct TargetAttentionWorkspace {
     float *tile_x, *tile_a, *tile_b, *tile_e;  ///< one candidate's MLP rows: [L][D], [L][att_w]², [L]
     float *lane_t, *lane_u, *lane_i, *lane_a0, *lane_e, *lane_x;  ///< lanes: [D|D|D|A1|L][lanes], [D][chunk]
     float* lane_h[2];                                             ///< lanes: [att_w][chunk] each
+    std::uint32_t *tile_p, *lane_p;  ///< bf16 pairs of a product's input: [L][kpw], [kpw][chunk] (kpw: pairs of max(D, att_w))
     int att_w = 1;                                                ///< widest attention-MLP layer
 
     template <class A>
@@ -67,6 +74,10 @@ struct TargetAttentionWorkspace {
         lane_t = a.take(D * lanes); lane_u = a.take(D * lanes); lane_i = a.take(D * lanes); lane_a0 = a.take(A1 * lanes);
         lane_e = a.take(L * lanes); lane_x = a.take(D * chunk);
         lane_h[0] = a.take(aw * chunk); lane_h[1] = a.take(aw * chunk);
+        const auto kpw = static_cast<std::size_t>(kernels::bf16_pairs(std::max(d.D, widest)));
+        static_assert(sizeof(float) == sizeof(std::uint32_t), "pair words in float slots");
+        tile_p = reinterpret_cast<std::uint32_t*>(a.take(L * kpw));
+        lane_p = reinterpret_cast<std::uint32_t*>(a.take(kpw * chunk));
         valid.resize(L);
     }
 };
@@ -104,8 +115,9 @@ public:
 
     /// Reads head h's tensors, rewrites the first layer, and precomputes k and g0 into `derived`.
     template <class A>
+    /// With `bf16` (bf16 precision), the per-candidate products' weights are also packed into it.
     static TargetAttentionWeights prepare(const ModelSpec& s, std::size_t branch, int h, const BranchDims& d,
-                                          const nn::TensorSource& w, A& derived) {
+                                          const nn::TensorSource& w, A& derived, WordStore* bf16 = nullptr) {
         const auto p = prefix(branch, h);
         const int D = d.D;
         TargetAttentionWeights t;
@@ -129,6 +141,7 @@ public:
                 kernels::gemm(d.L, D, d.P, t.pos_emb, d.P, t.w_proj.wt + static_cast<std::ptrdiff_t>(D) * D, D, k, D, t.w_proj.b,
                               kernels::Init::bias);
             kernels::gemm(d.L, A1, D, k, D, t.wac, A1, g0, A1, t.attn.hidden[0].lin.b, kernels::Init::bias);
+            if (bf16) pack_bf16(t, D, *bf16);
         }
         return t;
     }
@@ -223,6 +236,15 @@ public:
     }
 
 private:
+    /// bf16 precision: W_d^T in both pair layouts, and every later hidden layer's weights.
+    static void pack_bf16(TargetAttentionWeights& t, int D, WordStore& store) {
+        nn::Linear wd{D, t.attn.hidden[0].lin.out, t.wd, nullptr};
+        nn::pack_bf16(wd, D, true, store);
+        t.wd_p = wd.wp;
+        t.wd_pa = wd.wpa;
+        for (std::size_t k = 1; k < t.attn.hidden.size(); ++k) nn::pack_bf16(t.attn.hidden[k].lin, t.attn.hidden[k].lin.in, true, store);
+    }
+
     /// [Wa; Wb; Wc; Wd] → [Wa+Wc; Wb−Wc; Wd; Wc] in place (blocks of `blk` floats; no second copy).
     static void rewrite_first_layer(float* w1, std::ptrdiff_t blk) {
         for (std::ptrdiff_t e = 0; e < blk; ++e) {
@@ -293,7 +315,13 @@ private:
             for (int j = 0; j < A1; ++j) a[j] = gl[j] + a0[j];
         }
         const auto& h1 = hw.attn.hidden[0];
-        kernels::gemm(nv, A1, D, ws.tile_x, D, hw.wd, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
+        if (hw.wd_p) {  // bf16: u ⊙ z_v enters the product rounded, the same pairs as lane_chunk's
+            const int dp = kernels::bf16_pairs(D);
+            kernels::pack_bf16_rows(ws.tile_x, nv, D, D, ws.tile_p, dp);
+            kernels::gemm_bf16(nv, A1, dp, ws.tile_p, dp, hw.wd_p, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
+        } else {
+            kernels::gemm(nv, A1, D, ws.tile_x, D, hw.wd, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
+        }
         h1.finish(nv, ws.tile_a, ws.att_w);
     }
 
@@ -303,7 +331,7 @@ private:
         float* bufs[2] = {ws.tile_b, ws.tile_a};
         int which = 0;
         for (std::size_t k = 1; k < hw.attn.hidden.size(); ++k) {
-            hw.attn.hidden[k].forward(nv, cur, ws.att_w, bufs[which], ws.att_w);
+            hw.attn.hidden[k].forward(nv, cur, ws.att_w, bufs[which], ws.att_w, ws.tile_p);
             cur = bufs[which];
             which ^= 1;
         }
@@ -332,12 +360,18 @@ private:
         const auto& mlp = hw.attn;
         const auto& first = mlp.hidden[0];
         float* h1 = ws.lane_h[0];
-        kernels::gemm_tn(A1, cols, D, hw.wd, A1, ws.lane_x, ld, h1, ld, a0_g, first.epilogue());
+        if (hw.wd_pa) {  // bf16 (see first_layer_rows)
+            const int dp = kernels::bf16_pairs(D);
+            kernels::pack_bf16_units(ws.lane_x, D, cols, ld, ws.lane_p, ld);
+            kernels::gemm_bf16(A1, cols, dp, hw.wd_pa, dp, ws.lane_p, ld, h1, ld, a0_g, first.epilogue());
+        } else {
+            kernels::gemm_tn(A1, cols, D, hw.wd, A1, ws.lane_x, ld, h1, ld, a0_g, first.epilogue());
+        }
         first.finish_units(cols, h1, ld);
         const float* cur = h1;
         int which = 1;
         for (std::size_t k = 1; k < mlp.hidden.size(); ++k) {
-            mlp.hidden[k].forward_units(cols, cur, ld, ws.lane_h[which], ld);
+            mlp.hidden[k].forward_units(cols, cur, ld, ws.lane_h[which], ld, ws.lane_p);
             cur = ws.lane_h[which];
             which ^= 1;
         }

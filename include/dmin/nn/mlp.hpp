@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdint>
 #include <vector>
 
 #include "dmin/act.hpp"
+#include "dmin/aligned.hpp"
+#include "dmin/kernels/bf16.hpp"
 #include "dmin/kernels/gemm.hpp"
 #include "dmin/kernels/isa.hpp"
 #include "dmin/kernels/rowops.hpp"
@@ -25,6 +28,12 @@ struct Linear {
     const float* wt = nullptr;  ///< [in, out] or panels (above)
     const float* b = nullptr;   ///< [out] or null
     int panel = 0;        ///< 0: wt is [in, out] row-major; else the column-panel width
+    /// bf16 precision (dmin::Precision::bf16) only, null otherwise. wp: rows [0, wp_in) of W^T as bf16
+    /// pairs along k, in wt's panel layout with Kp = bf16_pairs(wp_in) pair rows per panel (the
+    /// row-major products); wpa: W as pair rows [out][bf16_pairs(in)] (the feature-major products).
+    const std::uint32_t* wp = nullptr;
+    const std::uint32_t* wpa = nullptr;
+    int wp_in = 0;
 
     /// Y[rows×out] = X[rows×in]·W^T + b (then the epilogue).
     void forward(int rows, const float* X, int ldx, float* Y, int ldy, kernels::Epilogue ep = kernels::Epilogue::none) const {
@@ -41,6 +50,18 @@ struct Linear {
             const int w = std::min(pw, out - j0);  // this panel's width (= its row length)
             const float* B = wt + static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k0) * w;
             kernels::gemm(rows, w, k1 - k0, X, ldx, B, w, Y + j0, ldy, bias ? bias + j0 : nullptr, init, ep);
+        }
+    }
+
+    /// product() on bf16 pair rows Xp[rows × bf16_pairs(wp_in)] (kernels::pack_bf16_rows, ld ldxp) with
+    /// the packed rows [0, wp_in) of W^T.
+    void product_bf16(int rows, const std::uint32_t* Xp, int ldxp, float* Y, int ldy, const float* bias, kernels::Init init,
+                      kernels::Epilogue ep = kernels::Epilogue::none) const {
+        const int pw = panel > 0 ? panel : out, kp = kernels::bf16_pairs(wp_in);
+        for (int j0 = 0; j0 < out; j0 += pw) {
+            const int w = std::min(pw, out - j0);
+            kernels::gemm_bf16(rows, w, kp, Xp, ldxp, wp + static_cast<std::ptrdiff_t>(j0) * kp, w, Y + j0, ldy, bias ? bias + j0 : nullptr,
+                               init, ep);
         }
     }
 
@@ -65,6 +86,30 @@ inline void pack_panels(Linear& lin, float* storage, int p) {
             storage[lin.index(k, j)] = tmp[static_cast<std::size_t>(k) * static_cast<std::size_t>(lin.out) + static_cast<std::size_t>(j)];
 }
 
+/// bf16 precision: packs the rows [0, k1) of lin's W^T for product_bf16 (and, when `units`, all of W for
+/// the feature-major products) into `store`. The float32 weights stay: the user phase and the reference
+/// path use them.
+inline void pack_bf16(Linear& lin, int k1, bool units, WordStore& store) {
+    const int pw = lin.panel > 0 ? lin.panel : lin.out, kp = kernels::bf16_pairs(k1);
+    auto at = [&](int k, int j) { return k < k1 ? lin.at(k, j) : 0.0f; };
+    std::uint32_t* p = store.take(static_cast<std::size_t>(kp) * static_cast<std::size_t>(lin.out));
+    for (int j0 = 0; j0 < lin.out; j0 += pw) {
+        const int w = std::min(pw, lin.out - j0);
+        for (int q = 0; q < kp; ++q)
+            for (int j = 0; j < w; ++j)
+                p[static_cast<std::ptrdiff_t>(j0) * kp + static_cast<std::ptrdiff_t>(q) * w + j] = kernels::bf16_pair(at(2 * q, j0 + j), at(2 * q + 1, j0 + j));
+    }
+    lin.wp = p;
+    lin.wp_in = k1;
+    if (!units) return;
+    const int kpa = kernels::bf16_pairs(lin.in);
+    std::uint32_t* a = store.take(static_cast<std::size_t>(kpa) * static_cast<std::size_t>(lin.out));
+    for (int j = 0; j < lin.out; ++j)
+        for (int q = 0; q < kpa; ++q)
+            a[static_cast<std::ptrdiff_t>(j) * kpa + q] = kernels::bf16_pair(lin.at(2 * q, j), 2 * q + 1 < lin.in ? lin.at(2 * q + 1, j) : 0.0f);
+    lin.wpa = a;
+}
+
 /// One hidden layer of an MLP_Block: Linear (BatchNorm folded in) then an activation.
 struct Hidden {
     Linear lin;
@@ -81,15 +126,29 @@ struct Hidden {
     void finish_units(int cols, float* Y, int ldy) const {
         if (act != Act::relu) kernels::activate_units(act, params, Y, lin.out, cols, ldy);
     }
-    /// Feature-major forward: Y[out×cols] = act(W·X + b) for X[in×cols].
-    void forward_units(int cols, const float* X, int ldx, float* Y, int ldy) const {
+    /// Feature-major forward: Y[out×cols] = act(W·X + b) for X[in×cols]. With `xp` (scratch of
+    /// bf16_pairs(in) × ldx words) and packed weights (bf16 precision), X enters the product as bf16 pairs.
+    void forward_units(int cols, const float* X, int ldx, float* Y, int ldy, std::uint32_t* xp = nullptr) const {
         assert(lin.panel == 0);  // feature-major layers keep W^T row-major
-        kernels::gemm_tn(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
+        if (xp && lin.wpa) {
+            const int kp = kernels::bf16_pairs(lin.in);
+            kernels::pack_bf16_units(X, lin.in, cols, ldx, xp, ldx);
+            kernels::gemm_bf16(lin.out, cols, kp, lin.wpa, kp, xp, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
+        } else {
+            kernels::gemm_tn(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
+        }
         finish_units(cols, Y, ldy);
     }
-    /// Y = act(X·W^T + b).
-    void forward(int rows, const float* X, int ldx, float* Y, int ldy) const {
-        lin.forward(rows, X, ldx, Y, ldy, epilogue());
+    /// Y = act(X·W^T + b). With `xp` (scratch of rows × bf16_pairs(in) words) and packed weights (bf16
+    /// precision), X enters the product as bf16 pairs.
+    void forward(int rows, const float* X, int ldx, float* Y, int ldy, std::uint32_t* xp = nullptr) const {
+        if (xp && lin.wp) {
+            const int kp = kernels::bf16_pairs(lin.in);
+            kernels::pack_bf16_rows(X, rows, lin.in, ldx, xp, kp);
+            lin.product_bf16(rows, xp, kp, Y, ldy, lin.b, lin.b ? kernels::Init::bias : kernels::Init::zero, epilogue());
+        } else {
+            lin.forward(rows, X, ldx, Y, ldy, epilogue());
+        }
         finish(rows, Y, ldy);
     }
 };

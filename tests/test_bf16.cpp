@@ -1,0 +1,203 @@
+// bf16 precision (issue 20): the measured error against float32 scoring and against FuxiCTR on every
+// FuxiCTR case and random reference configuration, the world model's AUC, the batch independence of a
+// candidate's bf16 score, the self-test's tolerance, and the load-time instruction-set check.
+#include "catch.hpp"
+
+#include <cstdlib>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace {
+
+dmin::LoadOptions options(dmin::Precision p, bool self_test = true) {
+    dmin::LoadOptions o;
+    o.self_test = self_test;
+    o.precision = p;
+    return o;
+}
+
+/// max and mean of |Δp| over a case.
+struct Deviation {
+    double max = 0, sum = 0;
+    std::size_t n = 0;
+    void add(double a, double b) {
+        const double d = std::fabs(a - b);
+        max = std::max(max, d);
+        sum += d;
+        ++n;
+    }
+    double mean() const { return n ? sum / static_cast<double>(n) : 0.0; }
+    void require_within(double max_bound, double mean_bound, const std::string& what) const {
+        INFO(what << ": max |dp| " << max << ", mean " << mean() << " over " << n);
+        REQUIRE(n > 0);
+        REQUIRE(max <= max_bound);
+        REQUIRE(mean() <= mean_bound);
+    }
+};
+
+/// Every sample's candidate rows, one after another (stride = the model's candidate row width), so that
+/// they can be scored as one batch for one user: the lane path on real candidates.
+struct CandidateRows {
+    std::vector<std::int64_t> ids;
+    std::vector<float> values;
+    std::size_t ni = 1, nv = 1, n = 0;
+    CandidateRows(dmin::Scorer<dmin::Model<>>& sc, const std::vector<dmin::Sample>& samples) {
+        for (const auto& s : samples) {
+            const auto c = sc.candidate_from(s.view());
+            ni = c.id_stride, nv = c.value_stride;
+            ids.insert(ids.end(), c.ids, c.ids + ni);
+            values.insert(values.end(), c.values, c.values + nv);
+            ++n;
+        }
+    }
+    dmin::Candidates all() const { return {n, ids.data(), ni, values.data(), nv}; }
+    dmin::Candidates one(std::size_t c) const { return {1, ids.data() + c * ni, ni, values.data() + c * nv, nv}; }
+};
+
+/// The samples scored one request each in float32 and in bf16 (the fast path); bf16 against float32 and
+/// against `want`, within (max_bound, mean_bound). Then the user that bf16 moved most (so one with valid
+/// positions) with every sample's candidate as one batch: the bf16 batch (lanes) equals each candidate
+/// scored alone bit for bit, and stays within the bound of float32's batch.
+void compare(const dmin::Model<>& f32, const dmin::Model<>& b16, const std::vector<dmin::Sample>& samples, const std::vector<double>& want,
+             const std::string& name, double max_bound, double mean_bound) {
+    dmin::Scorer<dmin::Model<>> sf(f32), sb(b16);
+    Deviation vs_f32, vs_want, f32_vs_want, batch;
+    std::size_t user = 0;
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        sf.set_user(samples[i].view());
+        sb.set_user(samples[i].view());
+        float pf = 0, pb = 0;
+        sf.score(sf.candidate_from(samples[i].view()), &pf);
+        sb.score(sb.candidate_from(samples[i].view()), &pb);
+        if (std::fabs(pb - pf) > vs_f32.max) user = i;
+        vs_f32.add(pb, pf);
+        vs_want.add(pb, want[i]);
+        f32_vs_want.add(pf, want[i]);
+    }
+    const CandidateRows rows(sb, samples);
+    sf.set_user(samples[user].view());
+    sb.set_user(samples[user].view());
+    std::vector<float> pf(rows.n), pb(rows.n);
+    sf.score(rows.all(), pf.data());
+    sb.score(rows.all(), pb.data());
+    for (std::size_t c = 0; c < rows.n; ++c) {
+        float alone = -1;
+        sb.score(rows.one(c), &alone);
+        INFO(name << ": candidate " << c << " of the batch");
+        REQUIRE(alone == pb[c]);
+        batch.add(pb[c], pf[c]);
+    }
+    WARN(name << ": bf16 vs float32 max " << vs_f32.max << " mean " << vs_f32.mean() << "; bf16 vs reference max " << vs_want.max
+              << " mean " << vs_want.mean() << " (float32 vs reference max " << f32_vs_want.max << "); batch of " << rows.n
+              << " for user " << user << ", bf16 vs float32 max " << batch.max << " mean " << batch.mean());
+    vs_f32.require_within(max_bound, mean_bound, name + " bf16 vs float32");
+    vs_want.require_within(max_bound, mean_bound, name + " bf16 vs reference");
+    // The batch belongs to the user bf16 moved most: its mean is not a case's mean, its max is bounded.
+    batch.require_within(max_bound, max_bound, name + " one user's batch, bf16 vs float32");
+}
+
+}  // namespace
+
+TEST_CASE("bf16: every FuxiCTR case within the bound of float32 and of FuxiCTR's predictions", "[bf16]") {
+    for (const char* c : {"tiny_seq_trained", "heads2_dice_bn", "heads4_prelu", "sum_pooling"}) {
+        SECTION(c) {
+            const std::string file = dmin_test::work_dir() + "/fuxictr/" + c + ".safetensors";
+            // The bf16 load replays the stored reference pair with the bf16 tolerance.
+            const auto f32 = dmin::load(file), b16 = dmin::load(file, options(dmin::Precision::bf16));
+            REQUIRE(b16.precision() == dmin::Precision::bf16);
+            REQUIRE(b16.resident_bytes() > f32.resident_bytes());  // the pairs live beside the float32 weights
+            const auto inputs = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + c + "/inputs.json");
+            const auto expected = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + c + "/expected.json");
+            compare(f32, b16, dmin::samples_from_json(f32, inputs), expected.at("y_pred").get<std::vector<double>>(), c,
+                    dmin::kBf16MaxAbsDiff, dmin::kBf16MeanAbsDiff);
+        }
+    }
+}
+
+TEST_CASE("bf16: every random reference configuration within the bound for untrained random weights", "[bf16]") {
+    const auto idx = dmin_test::read_json(dmin_test::work_dir() + "/random/index.json");
+    for (const auto& name : idx.at("configs").get<std::vector<std::string>>()) {
+        SECTION(name) {
+            const std::string base = dmin_test::work_dir() + "/random/" + name;
+            const auto f32 = dmin::load(base + ".safetensors"), b16 = dmin::load(base + ".safetensors", options(dmin::Precision::bf16));
+            dmin::io::SafetensorsFile ref(base + ".ref.safetensors");
+            const auto js = dmin::io::json::parse(ref.meta("samples"));
+            std::vector<dmin::Sample> samples;
+            std::vector<double> want;
+            std::ifstream in(base + ".ref.safetensors", std::ios::binary);
+            for (std::size_t k = 0; k < js.size(); ++k) {
+                samples.push_back(dmin::sample_from_json(f32, js[k]));
+                const auto* t = ref.find("s" + std::to_string(k) + ".prob");
+                REQUIRE(t);
+                float p = 0;
+                ref.read_f32(in, *t, &p);
+                want.push_back(p);
+            }
+            if (f32.spec().regression())  // an output of order max(1, |y|), see kBf16RegressionRelative
+                compare(f32, b16, samples, want, name, dmin_test::kBf16RegressionRelative, dmin_test::kBf16RegressionRelative);
+            else
+                compare(f32, b16, samples, want, name, dmin_test::kBf16RandomMax, dmin_test::kBf16RandomMean);
+        }
+    }
+}
+
+TEST_CASE("bf16: the world model's held-out AUC moves by at most 0.001", "[bf16][world]") {
+    const std::string dir = std::string(DMIN_EXAMPLES_DIR) + "/models";
+    const auto f32 = dmin::load(dir + "/multi_interest_world.safetensors");
+    const auto b16 = dmin::load(dir + "/multi_interest_world.safetensors", options(dmin::Precision::bf16));
+    const auto doc = dmin_test::read_json(dir + "/world_heldout.json");
+    const auto samples = dmin::samples_from_json(f32, doc);
+    const auto labels = doc.at("labels").get<std::vector<int>>();
+    dmin::Scorer<dmin::Model<>> sf(f32), sb(b16);
+    std::vector<double> pf(samples.size()), pb(samples.size());
+    Deviation d;
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        float a = 0, b = 0;
+        sf.set_user(samples[i].view());
+        sb.set_user(samples[i].view());
+        sf.score(sf.candidate_from(samples[i].view()), &a);
+        sb.score(sb.candidate_from(samples[i].view()), &b);
+        pf[i] = a, pb[i] = b;
+        d.add(a, b);
+    }
+    const double auc_f32 = dmin_test::roc_auc(labels, pf), auc_bf16 = dmin_test::roc_auc(labels, pb);
+    WARN("world model: AUC float32 " << auc_f32 << ", bf16 " << auc_bf16 << "; |dp| max " << d.max << " mean " << d.mean() << " over "
+                                     << d.n);
+    CHECK(std::fabs(auc_bf16 - auc_f32) <= 1e-3);
+    d.require_within(dmin::kBf16MaxAbsDiff, dmin::kBf16MeanAbsDiff, "world model");
+}
+
+TEST_CASE("bf16: a build using vdpbf16ps refuses, with a dmin::Error, a CPU without AVX512_BF16", "[bf16]") {
+    const std::string file = dmin_test::work_dir() + "/fuxictr/tiny_seq_trained.safetensors";
+    const char* before = std::getenv("DMIN_CPU_DISABLE");
+    const std::string saved = before ? before : "";
+    ::setenv("DMIN_CPU_DISABLE", "avx512_bf16", 1);
+    bool threw = false;
+    std::string msg;
+    try {
+        (void)dmin::load(file, options(dmin::Precision::bf16));
+    } catch (const dmin::Error& e) {
+        threw = true;
+        msg = e.what();
+    }
+    (void)dmin::load(file);  // float32 needs nothing special
+    if (before) ::setenv("DMIN_CPU_DISABLE", saved.c_str(), 1);
+    else ::unsetenv("DMIN_CPU_DISABLE");
+    INFO(msg);
+    CHECK(threw == dmin::kernels::kBf16Native);  // other builds widen bf16 in registers: they load
+    if (threw) CHECK_THAT(msg, Catch::Contains("AVX512_BF16"));
+}
+
+TEST_CASE("bf16: the self-test replays the fast path with the bf16 tolerance, the reference path with the file's", "[bf16]") {
+    const std::string file = dmin_test::work_dir() + "/fuxictr/heads2_dice_bn.safetensors";
+    const auto b16 = dmin::load(file, options(dmin::Precision::bf16, false));
+    const auto r = dmin::replay_reference(b16);
+    CHECK(r.passed);
+    CHECK(r.fast_tolerance == dmin::kBf16SelfTestTolerance);  // the fast path's, in bf16
+    CHECK(r.tolerance < dmin::kBf16MaxAbsDiff);                // the float32 reference path keeps the file's
+    CHECK(r.max_abs_diff <= r.tolerance);
+    CHECK(r.fast_max_abs_diff <= dmin::kBf16MaxAbsDiff);
+    const auto f = dmin::replay_reference(dmin::load(file));
+    CHECK(f.fast_tolerance == f.tolerance);
+}
