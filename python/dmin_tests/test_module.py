@@ -41,6 +41,21 @@ class LoadAndSpec(unittest.TestCase):
         with self.assertRaisesRegex(dmin.Error, "nope.safetensors: cannot open file"):
             dmin.load("nope.safetensors")
         self.assertTrue(issubclass(dmin.Error, ValueError))
+        with self.assertRaisesRegex(dmin.Error, 'precision must be "float32" or "bf16", not "fp16"'):
+            dmin.load(_env.WORLD_MODEL, precision="fp16")
+
+    def test_bf16_precision_within_its_bound(self):
+        # The bound the C++ tests assert on trained models (README FAQ, weights_format.md section 7).
+        for case in _env.CASES:
+            with self.subTest(case):
+                d = os.path.join(_env.CASES_DIR, case)
+                samples = _env.load_json(os.path.join(d, "inputs.json"))["samples"]
+                f32, bf16 = dmin.load(_env.fuxictr_model(case)), dmin.load(_env.fuxictr_model(case), precision="bf16")
+                self.assertEqual((f32.precision, bf16.precision), ("float32", "bf16"))
+                cols = _env.to_arrays(f32.spec, samples)
+                diff = np.abs(bf16.predict(cols).astype(np.float64) - f32.predict(cols))
+                self.assertLessEqual(float(diff.max()), 2e-3)
+                self.assertLessEqual(float(diff.mean()), 2e-4)
 
 
 class Predict(unittest.TestCase):

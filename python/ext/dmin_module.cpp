@@ -223,9 +223,11 @@ struct CandidateRows {
 
 class PyModel {
 public:
-    PyModel(const std::string& path, bool self_test, py::object map_larger_than) {
+    PyModel(const std::string& path, bool self_test, py::object map_larger_than, const std::string& precision) {
         dmin::LoadOptions o;
         o.self_test = self_test;
+        if (precision == "bf16") o.precision = dmin::Precision::bf16;
+        else if (precision != "float32") throw dmin::Error("precision must be \"float32\" or \"bf16\", not \"" + precision + "\"");
         if (!map_larger_than.is_none()) o.map_tables_larger_than = map_larger_than.cast<std::uint64_t>();
         {
             py::gil_scoped_release nogil;
@@ -354,8 +356,9 @@ PYBIND11_MODULE(_dmin, mod) {
     py::register_exception<dmin::Error>(mod, "Error", PyExc_ValueError);
 
     py::class_<PyModel, std::shared_ptr<PyModel>>(mod, "Model")
-        .def(py::init<const std::string&, bool, py::object>(), py::arg("path"), py::arg("self_test") = true,
-             py::arg("map_tables_larger_than") = py::none())
+        .def(py::init<const std::string&, bool, py::object, const std::string&>(), py::arg("path"), py::arg("self_test") = true,
+             py::arg("map_tables_larger_than") = py::none(), py::arg("precision") = "float32")
+        .def_property_readonly("precision", [](const PyModel& m) { return std::string(dmin::precision_name(m.model()->precision())); })
         .def_property_readonly("path", &PyModel::path)
         .def_property_readonly("spec_json", &PyModel::spec_json)
         .def_property_readonly("parameter_count", [](const PyModel& m) { return m.model()->parameter_count(); })
