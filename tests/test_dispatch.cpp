@@ -189,3 +189,30 @@ TEST_CASE("dispatch: explain and the stored reference pair on the chosen backend
     for (float w : why.heads[0].weights) sum += w;
     CHECK(std::fabs(sum - 1) <= 1e-5);
 }
+
+TEST_CASE("dispatch: bf16 precision on every backend this CPU runs stays within its bound of FuxiCTR", "[dispatch][bf16]") {
+    // avx512_bf16 multiplies on vdpbf16ps; the other backends widen the same bf16 pairs in registers.
+    const std::string name = "heads4_prelu";
+    const auto inputs = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + name + "/inputs.json");
+    const auto y = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + name + "/expected.json").at("y_pred");
+    dmin::LoadOptions bf16;
+    bf16.precision = dmin::Precision::bf16;
+    for (const auto& isa : runnable_backends()) {
+        const auto m = dmin::dispatch::load(fuxictr_model(name), bf16, isa);
+        REQUIRE(m.precision() == dmin::Precision::bf16);
+        const auto samples = dmin::samples_from_json(m, inputs);
+        dmin::dispatch::Scorer s(m);
+        double worst = 0, sum = 0;
+        for (std::size_t i = 0; i < samples.size(); ++i) {
+            s.set_user(samples[i].view());
+            float p = 0;
+            s.score(s.candidate_from(samples[i].view()), &p);
+            const double d = std::fabs(p - y[i].get<double>());
+            worst = std::max(worst, d);
+            sum += d;
+        }
+        INFO(name << " in bf16 on " << isa << ": max |dp| " << worst << ", mean " << sum / static_cast<double>(samples.size()));
+        CHECK(worst <= 2e-3);
+        CHECK(sum / static_cast<double>(samples.size()) <= 2e-4);
+    }
+}

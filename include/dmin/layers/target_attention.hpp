@@ -38,6 +38,15 @@ struct TargetAttentionWeights {
     const std::uint32_t* wd_pa = nullptr;
 };
 
+/// bf16 precision: W_d^T in both pair layouts, and every later hidden layer's weights (load time).
+inline void pack_target_attention_bf16(TargetAttentionWeights& t, int D, WordStore& store) {
+    nn::Linear wd{D, t.attn.hidden[0].lin.out, t.wd, nullptr};
+    nn::pack_bf16(wd, D, true, store);
+    t.wd_p = wd.wp;
+    t.wd_pa = wd.wpa;
+    for (std::size_t k = 1; k < t.attn.hidden.size(); ++k) nn::pack_bf16(t.attn.hidden[k].lin, t.attn.hidden[k].lin.in, true, store);
+}
+
 /// Candidates whose attention runs together, one per SIMD lane (TargetAttention::lanes).
 inline constexpr int kTargetLanes = 16;
 /// Sequence positions per column chunk of the lane layout: the chunk's activations (A1 + A2 rows ×
@@ -114,8 +123,8 @@ public:
     }
 
     /// Reads head h's tensors, rewrites the first layer, and precomputes k and g0 into `derived`.
-    template <class A>
     /// With `bf16` (bf16 precision), the per-candidate products' weights are also packed into it.
+    template <class A>
     static TargetAttentionWeights prepare(const ModelSpec& s, std::size_t branch, int h, const BranchDims& d,
                                           const nn::TensorSource& w, A& derived, WordStore* bf16 = nullptr) {
         const auto p = prefix(branch, h);
@@ -141,7 +150,7 @@ public:
                 kernels::gemm(d.L, D, d.P, t.pos_emb, d.P, t.w_proj.wt + static_cast<std::ptrdiff_t>(D) * D, D, k, D, t.w_proj.b,
                               kernels::Init::bias);
             kernels::gemm(d.L, A1, D, k, D, t.wac, A1, g0, A1, t.attn.hidden[0].lin.b, kernels::Init::bias);
-            if (bf16) pack_bf16(t, D, *bf16);
+            if (bf16) pack_target_attention_bf16(t, D, *bf16);
         }
         return t;
     }
@@ -236,15 +245,6 @@ public:
     }
 
 private:
-    /// bf16 precision: W_d^T in both pair layouts, and every later hidden layer's weights.
-    static void pack_bf16(TargetAttentionWeights& t, int D, WordStore& store) {
-        nn::Linear wd{D, t.attn.hidden[0].lin.out, t.wd, nullptr};
-        nn::pack_bf16(wd, D, true, store);
-        t.wd_p = wd.wp;
-        t.wd_pa = wd.wpa;
-        for (std::size_t k = 1; k < t.attn.hidden.size(); ++k) nn::pack_bf16(t.attn.hidden[k].lin, t.attn.hidden[k].lin.in, true, store);
-    }
-
     /// [Wa; Wb; Wc; Wd] → [Wa+Wc; Wb−Wc; Wd; Wc] in place (blocks of `blk` floats; no second copy).
     static void rewrite_first_layer(float* w1, std::ptrdiff_t blk) {
         for (std::ptrdiff_t e = 0; e < blk; ++e) {
@@ -318,10 +318,10 @@ private:
         if (hw.wd_p) {  // bf16: u ⊙ z_v enters the product rounded, the same pairs as lane_chunk's
             const int dp = kernels::bf16_pairs(D);
             kernels::pack_bf16_rows(ws.tile_x, nv, D, D, ws.tile_p, dp);
-            kernels::gemm_bf16(nv, A1, dp, ws.tile_p, dp, hw.wd_p, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
-        } else {
+            kernels::gemm_bf16(nv, A1, dp, ws.tile_p, dp, hw.wd_p, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate,
+                               h1.epilogue());
+        } else
             kernels::gemm(nv, A1, D, ws.tile_x, D, hw.wd, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
-        }
         h1.finish(nv, ws.tile_a, ws.att_w);
     }
 
@@ -364,9 +364,8 @@ private:
             const int dp = kernels::bf16_pairs(D);
             kernels::pack_bf16_units(ws.lane_x, D, cols, ld, ws.lane_p, ld);
             kernels::gemm_bf16(A1, cols, dp, hw.wd_pa, dp, ws.lane_p, ld, h1, ld, a0_g, first.epilogue());
-        } else {
+        } else
             kernels::gemm_tn(A1, cols, D, hw.wd, A1, ws.lane_x, ld, h1, ld, a0_g, first.epilogue());
-        }
         first.finish_units(cols, h1, ld);
         const float* cur = h1;
         int which = 1;
