@@ -34,7 +34,7 @@ add_test(NAME reliability.build
   COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_CURRENT_SOURCE_DIR}/reliability -DBIN=${DMIN_RELIABILITY_DIR}/build
           -DCXX=${DMIN_CLANGXX} -DTARGET_FILE=${DMIN_RELIABILITY_DIR}/dmin_tests_target.cmake -DMODELS=${DMIN_FUZZ_MODEL_LIST}
           -DJOBS=${DMIN_RELIABILITY_JOBS} -P ${CMAKE_CURRENT_SOURCE_DIR}/reliability/subbuild.cmake)
-set_tests_properties(reliability.build PROPERTIES FIXTURES_SETUP reliability_bins TIMEOUT 1200
+set_tests_properties(reliability.build PROPERTIES FIXTURES_SETUP reliability_bins TIMEOUT 1800
   PROCESSORS ${DMIN_RELIABILITY_JOBS})
 
 set(_fuzz_bin ${DMIN_RELIABILITY_DIR}/build/fuzz)
