@@ -92,7 +92,7 @@ private:
         const auto cpu = kernels::cpu_features();
         if (!cpu.avx512_bf16)
             dmin::detail::fail("precision bf16: this dmin build (", kernels::isa_name, ") uses the AVX512_BF16 instruction vdpbf16ps, "
-                               "which this CPU does not have (it has: ", cpu.names(), "); load with float32 precision, or use a build "
+                               "which this CPU does not have (it has: ", kernels::feature_names(kernels::feature_bits(cpu)), "); load with float32 precision, or use a build "
                                "without -mavx512bf16 (bf16 then widens to float32 in registers)");
     }
 

@@ -22,18 +22,6 @@ struct CpuFeatures {
     bool avx2 = false, fma = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512_bf16 = false;
 
-    /// "avx2 fma avx512f ..." (or "unknown").
-    std::string names() const {
-        if (!known) return "unknown";
-        std::string s;
-        auto add = [&](bool on, const char* n) {
-            if (on) s += (s.empty() ? "" : " ") + std::string(n);
-        };
-        add(avx2, "avx2"), add(fma, "fma"), add(avx512f, "avx512f"), add(avx512bw, "avx512bw"), add(avx512vl, "avx512vl");
-        add(avx512_bf16, "avx512_bf16");
-        return s.empty() ? "none" : s;
-    }
-
     /// Clears the features named in a comma- or space-separated list ("avx512_bf16,avx512f"). With it
     /// the environment variable DMIN_CPU_DISABLE makes a capable machine act as an older one (tests of
     /// the load-time checks; "all" clears everything).
