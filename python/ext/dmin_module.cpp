@@ -85,7 +85,7 @@ py::array tokens_to_ids(const dmin::FeatureSpec& x, const dmin::Vocabulary& v, c
         for (py::ssize_t k = 0; k < L; ++k)
             o[r * L + k] = k < static_cast<py::ssize_t>(toks.size()) ? token_index(v, toks[static_cast<std::size_t>(k)], true) : v.pad_index();
     }
-    return std::move(out);
+    return py::array(std::move(out));  // array_t -> array: explicit, so no compiler calls the move redundant
 }
 
 /// The array of feature f as int64 ids / float32 values, converting (once) what is not already so.
