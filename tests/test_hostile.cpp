@@ -24,13 +24,6 @@ std::string le64(std::uint64_t n) {
     return s;
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    REQUIRE(f);
-    std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-}
-
 std::string work(const std::string& name) { return dmin_test::work_dir() + "/hostile_" + name; }
 
 /// A weights file split into header and data section, to be changed and written back.
@@ -47,7 +40,7 @@ struct Raw {
         if (text.empty()) text = header.dump();
         while ((8 + text.size()) % 64 != 0) text += ' ';  // data section 64-byte aligned, as the exporter writes it
         const std::string path = work(name + ".safetensors");
-        write_bytes(path, le64(text.size()) + text + data);
+        dmin_test::write_bytes(path, le64(text.size()) + text + data);
         return path;
     }
     json spec() const { return json::parse(header["__metadata__"]["spec"].get<std::string>()); }
@@ -75,7 +68,7 @@ void require_load_error(const std::string& path, const std::vector<std::string>&
 /// A header-only file: header text, no data section.
 std::string header_only(const std::string& name, const std::string& text) {
     const std::string path = work(name + ".safetensors");
-    write_bytes(path, le64(text.size()) + text);
+    dmin_test::write_bytes(path, le64(text.size()) + text);
     return path;
 }
 

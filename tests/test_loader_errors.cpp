@@ -53,13 +53,6 @@ void require_error(const std::string& path, const std::vector<std::string>& part
     }
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    REQUIRE(f);
-    std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-}
-
 }  // namespace
 
 TEST_CASE("the unmodified file loads and its round-trip through RawFile does too", "[loader]") {
@@ -71,21 +64,21 @@ TEST_CASE("the unmodified file loads and its round-trip through RawFile does too
 TEST_CASE("truncated and absurd files", "[loader][errors]") {
     const std::string bytes = dmin_test::slurp(valid_file());
     const std::string dir = dmin_test::work_dir();
-    write_bytes(dir + "/t_empty.safetensors", "");
+    dmin_test::write_bytes(dir + "/t_empty.safetensors", "");
     require_error(dir + "/t_empty.safetensors", {"truncated"});
-    write_bytes(dir + "/t_4.safetensors", bytes.substr(0, 4));
+    dmin_test::write_bytes(dir + "/t_4.safetensors", bytes.substr(0, 4));
     require_error(dir + "/t_4.safetensors", {"truncated"});
-    write_bytes(dir + "/t_header.safetensors", bytes.substr(0, 100));
+    dmin_test::write_bytes(dir + "/t_header.safetensors", bytes.substr(0, 100));
     require_error(dir + "/t_header.safetensors", {"truncated"});
-    write_bytes(dir + "/t_data.safetensors", bytes.substr(0, bytes.size() - 10));
+    dmin_test::write_bytes(dir + "/t_data.safetensors", bytes.substr(0, bytes.size() - 10));
     require_error(dir + "/t_data.safetensors", {"data_offsets"});
     std::string huge = bytes;
     for (int i = 0; i < 8; ++i) huge[static_cast<std::size_t>(i)] = '\x7f';
-    write_bytes(dir + "/t_hlen.safetensors", huge);
+    dmin_test::write_bytes(dir + "/t_hlen.safetensors", huge);
     require_error(dir + "/t_hlen.safetensors", {"header length"});
     std::string big_endian = bytes;  // the length written big-endian reads as an absurd little-endian number
     std::reverse(big_endian.begin(), big_endian.begin() + 8);
-    write_bytes(dir + "/t_be.safetensors", big_endian);
+    dmin_test::write_bytes(dir + "/t_be.safetensors", big_endian);
     require_error(dir + "/t_be.safetensors", {"header length"});
     require_error(dir + "/does_not_exist.safetensors", {"cannot open"});
 }
@@ -215,7 +208,7 @@ TEST_CASE("the loaded model keeps its own copy of the weights", "[loader]") {
     // Overwrite the file on disk with zeros: the loaded model must not notice.
     std::string zeros = dmin_test::slurp(path);
     std::fill(zeros.begin() + 8 + static_cast<std::ptrdiff_t>(zeros.size() - raw.data.size() - 8), zeros.end(), '\0');
-    write_bytes(path, zeros);
+    dmin_test::write_bytes(path, zeros);
     CHECK(scorer.predict(samples[0].view()) == before);
 }
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 namespace dmin_test {
@@ -29,6 +30,13 @@ inline std::string slurp(const std::string& path) {
     std::ostringstream os;
     os << in.rdbuf();
     return os.str();
+}
+
+/// Writes `bytes` to `path` (replacing it): for hand-made hostile files.
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) throw std::runtime_error("test helper: cannot write " + path);
 }
 
 inline dmin::io::json read_json(const std::string& path) { return dmin::io::json::parse(slurp(path)); }
