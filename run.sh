@@ -16,7 +16,7 @@ case "$mode" in main|test) ;; *) echo "usage: ./run.sh [main|test]" >&2; exit 2 
 # a compiler and the three header libraries; tests and benchmarks need the rest.
 main_pkgs="cmake make g++ libeigen3-dev libxsimd-dev nlohmann-json3-dev"
 test_pkgs="clang catch2 libbenchmark-dev python3 python3-torch python3-numpy python3-yaml
-           pybind11-dev python3-pybind11 python3-dask python3-distributed python3-pandas"
+           python3-dev pybind11-dev python3-pybind11 python3-dask python3-distributed python3-pandas"
 
 updated=0
 missing_of() {  # the packages among "$@" that are not installed
