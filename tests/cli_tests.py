@@ -240,7 +240,7 @@ EXPORTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools
 
 
 class Bf16(unittest.TestCase):
-    """Issue 20: --precision bf16 on predict and bench; a BF16 file round-trips: export, inspect, predict."""
+    """Issue 20: --precision bf16 (and bf16-dnn) on predict and bench; a BF16 file round-trips: export, inspect, predict."""
 
     def predictions(self, path, case, *extra):
         rc, out, err = run("predict", path, case_file(case, "inputs.json"), *extra)
@@ -254,14 +254,23 @@ class Bf16(unittest.TestCase):
             d = [abs(a - b) for a, b in zip(got, want)]
             self.assertLessEqual(max(d), 2e-3, case)
             self.assertLessEqual(sum(d) / len(d), 2e-4, case)
+            # The DNN in bf16 too: its wider bound (dmin::kBf16DnnMaxAbsDiff, kBf16DnnMeanAbsDiff).
+            dnn = self.predictions(model(case), case, "--precision", "bf16-dnn")
+            self.assertNotEqual(dnn, got, case)
+            d = [abs(a - b) for a, b in zip(dnn, want)]
+            self.assertLessEqual(max(d), 1e-2, case)
+            self.assertLessEqual(sum(d) / len(d), 3e-3, case)
 
     def test_bench_bf16(self):
         rc, out, err = run("bench", model("heads4_prelu"), "--candidates", "40", "--seconds", "0.2", "--precision", "bf16")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["precision"], "bf16")
+        rc, out, err = run("bench", model("heads4_prelu"), "--candidates", "40", "--seconds", "0.2", "--precision", "bf16-dnn")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["precision"], "bf16-dnn")
         rc, out, err = run("bench", model("heads4_prelu"), "--candidates", "4", "--precision", "fp8")
         self.assertEqual((rc, out), (2, ""))
-        self.assertIn("--precision", err)
+        self.assertIn("precision must be float32, bf16 or bf16-dnn, not 'fp8'", err)
 
     def test_bf16_file_round_trip(self):
         case = "heads2_dice_bn"

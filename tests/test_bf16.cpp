@@ -115,6 +115,34 @@ TEST_CASE("bf16: every FuxiCTR case within the bound of float32 and of FuxiCTR's
     }
 }
 
+TEST_CASE("bf16: with the DNN in bf16 too (bf16_dnn), every FuxiCTR case within its wider bound", "[bf16]") {
+    for (const char* c : {"tiny_seq_trained", "heads2_dice_bn", "heads4_prelu", "sum_pooling"}) {
+        SECTION(c) {
+            const std::string file = dmin_test::work_dir() + "/fuxictr/" + c + ".safetensors";
+            auto o = options(dmin::Precision::bf16);
+            o.bf16_dnn = true;  // and the load's self-test passes with it
+            const auto f32 = dmin::load(file), att = dmin::load(file, options(dmin::Precision::bf16)), all = dmin::load(file, o);
+            const auto inputs = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + c + "/inputs.json");
+            const auto expected = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + c + "/expected.json");
+            const auto samples = dmin::samples_from_json(f32, inputs);
+            compare(f32, all, samples, expected.at("y_pred").get<std::vector<double>>(), std::string(c) + " bf16_dnn",
+                    dmin::kBf16DnnMaxAbsDiff, dmin::kBf16DnnMeanAbsDiff);
+            // The option reaches the DNN: its rounding changes scores that the attention alone left.
+            dmin::Scorer<dmin::Model<>> sa(att), sd(all);
+            std::size_t changed = 0;
+            for (const auto& s : samples) {
+                float pa = 0, pd = 0;
+                sa.set_user(s.view());
+                sd.set_user(s.view());
+                sa.score(sa.candidate_from(s.view()), &pa);
+                sd.score(sd.candidate_from(s.view()), &pd);
+                changed += pa != pd;
+            }
+            CHECK(changed > samples.size() / 2);
+        }
+    }
+}
+
 TEST_CASE("bf16: every random reference configuration within the bound for untrained random weights", "[bf16]") {
     const auto idx = dmin_test::read_json(dmin_test::work_dir() + "/random/index.json");
     for (const auto& name : idx.at("configs").get<std::vector<std::string>>()) {

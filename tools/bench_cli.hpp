@@ -44,13 +44,6 @@ T option_value(const std::string& k, const std::string& v) {
     return x;
 }
 
-/// --precision's value.
-inline dmin::Precision precision(const std::string& v) {
-    if (v == "float32" || v == "f32") return dmin::Precision::float32;
-    if (v == "bf16") return dmin::Precision::bf16;
-    throw dmin::Error("--precision must be float32 or bf16, not '" + v + "'");
-}
-
 inline int bench(const std::vector<std::string>& args) {
     std::string path = args.size() > 1 ? args[1] : "";
     long n = -1, threads = 1;
@@ -63,7 +56,7 @@ inline int bench(const std::vector<std::string>& args) {
         else if (k == "--threads") threads = option_value<long>(k, v);
         else if (k == "--seconds") seconds = option_value<double>(k, v);
         else if (k == "--fill") fill = option_value<double>(k, v);
-        else if (k == "--precision") options.precision = precision(v);
+        else if (k == "--precision") dmin::set_precision(options, v);
         else throw dmin::Error("bench: unknown option " + k);
     }
     if ((args.size() - 2) % 2 != 0) throw dmin::Error("bench: options come in pairs (--name value)");
@@ -171,7 +164,7 @@ inline int bench(const std::vector<std::string>& args) {
                 "\"requests_timed\": %zu, \"isa\": \"%s\", \"precision\": \"%s\"}\n",
                 n, threads, med, p99, lo, p10, p25, p75, p90, med / static_cast<double>(n), p99 / static_cast<double>(n),
                 static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin_cli::isa(model).c_str(),
-                dmin::precision_name(model.precision()));
+                dmin::precision_name(options));
     return 0;
 }
 

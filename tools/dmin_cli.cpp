@@ -20,9 +20,9 @@ constexpr int kUsageError = 2;
 int usage() {
     std::cerr << "usage:\n"
                  "  dmin inspect MODEL.safetensors\n"
-                 "  dmin predict MODEL.safetensors INPUT.json [--no-selftest] [--truncate first|last] [--precision float32|bf16]\n"
+                 "  dmin predict MODEL.safetensors INPUT.json [--no-selftest] [--truncate first|last] [--precision float32|bf16|bf16-dnn]\n"
                  "  dmin selftest MODEL.safetensors\n"
-                 "  dmin bench MODEL.safetensors --candidates N [--threads T] [--seconds S] [--fill F] [--precision float32|bf16]\n";
+                 "  dmin bench MODEL.safetensors --candidates N [--threads T] [--seconds S] [--fill F] [--precision float32|bf16|bf16-dnn]\n";
     return kUsageError;
 }
 
@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
             auto policy = dmin::OverlongPolicy::error;
             for (std::size_t i = 3; i < args.size(); ++i) {
                 if (args[i] == "--no-selftest") options.self_test = false;
-                else if (args[i] == "--precision" && i + 1 < args.size()) options.precision = dmin_cli::precision(args[++i]);
+                else if (args[i] == "--precision" && i + 1 < args.size()) dmin::set_precision(options, args[++i]);
                 else if (args[i] == "--truncate" && i + 1 < args.size()) {
                     const auto& v = args[++i];
                     if (v == "first") policy = dmin::OverlongPolicy::keep_first;

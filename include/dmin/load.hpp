@@ -42,6 +42,20 @@ struct LoadOptions {
     bool bf16_dnn = false;
 };
 
+/// Sets `options`' precision by the name the CLI's --precision and Python's precision= take: "float32"
+/// (or "f32"), "bf16" (the target attention's products), "bf16-dnn" (the DNN's too: bf16_dnn).
+inline void set_precision(LoadOptions& options, const std::string& name) {
+    if (name != "float32" && name != "f32" && name != "bf16" && name != "bf16-dnn")
+        throw Error("precision must be float32, bf16 or bf16-dnn, not '" + name + "'");
+    options.precision = name == "bf16" || name == "bf16-dnn" ? Precision::bf16 : Precision::float32;
+    options.bf16_dnn = name == "bf16-dnn";
+}
+
+/// The name set_precision takes for `options`' precision.
+inline const char* precision_name(const LoadOptions& options) {
+    return options.precision == Precision::bf16 && options.bf16_dnn ? "bf16-dnn" : precision_name(options.precision);
+}
+
 DMIN_ISA_NAMESPACE_BEGIN
 
 /// Every tensor a spec requires, with its shape, in a stable order: each layer names its own.

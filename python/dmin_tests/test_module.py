@@ -41,7 +41,7 @@ class LoadAndSpec(unittest.TestCase):
         with self.assertRaisesRegex(dmin.Error, "nope.safetensors: cannot open file"):
             dmin.load("nope.safetensors")
         self.assertTrue(issubclass(dmin.Error, ValueError))
-        with self.assertRaisesRegex(dmin.Error, 'precision must be "float32" or "bf16", not "fp16"'):
+        with self.assertRaisesRegex(dmin.Error, "precision must be float32, bf16 or bf16-dnn, not 'fp16'"):
             dmin.load(_env.WORLD_MODEL, precision="fp16")
 
     def test_bf16_precision_within_its_bound(self):
@@ -56,6 +56,14 @@ class LoadAndSpec(unittest.TestCase):
                 diff = np.abs(bf16.predict(cols).astype(np.float64) - f32.predict(cols))
                 self.assertLessEqual(float(diff.max()), 2e-3)
                 self.assertLessEqual(float(diff.mean()), 2e-4)
+                # With the DNN in bf16 too: its own, wider bound (dmin::kBf16DnnMaxAbsDiff, MeanAbsDiff).
+                dnn = dmin.load(_env.fuxictr_model(case), precision="bf16-dnn")
+                self.assertEqual(dnn.precision, "bf16-dnn")
+                p = dnn.predict(cols)
+                self.assertFalse(np.array_equal(p, bf16.predict(cols)))
+                diff = np.abs(p.astype(np.float64) - f32.predict(cols))
+                self.assertLessEqual(float(diff.max()), 1e-2)
+                self.assertLessEqual(float(diff.mean()), 3e-3)
 
 
 class Predict(unittest.TestCase):

@@ -226,8 +226,8 @@ public:
     PyModel(const std::string& path, bool self_test, py::object map_larger_than, const std::string& precision) {
         dmin::LoadOptions o;
         o.self_test = self_test;
-        if (precision == "bf16") o.precision = dmin::Precision::bf16;
-        else if (precision != "float32") throw dmin::Error("precision must be \"float32\" or \"bf16\", not \"" + precision + "\"");
+        dmin::set_precision(o, precision);
+        precision_ = dmin::precision_name(o);
         if (!map_larger_than.is_none()) o.map_tables_larger_than = map_larger_than.cast<std::uint64_t>();
         {
             py::gil_scoped_release nogil;
@@ -239,6 +239,7 @@ public:
 
     const std::shared_ptr<const Model>& model() const { return model_; }
     const std::string& path() const { return path_; }
+    const std::string& precision() const { return precision_; }
     const std::string& spec_json() const { return spec_json_; }
 
     /// One probability per row, each computed as `dmin predict` does (set_user, then the candidate part
@@ -269,7 +270,7 @@ public:
 
 private:
     std::shared_ptr<const Model> model_;
-    std::string path_, spec_json_;
+    std::string path_, spec_json_, precision_;
 };
 
 class PyScorer {
@@ -358,7 +359,7 @@ PYBIND11_MODULE(_dmin, mod) {
     py::class_<PyModel, std::shared_ptr<PyModel>>(mod, "Model")
         .def(py::init<const std::string&, bool, py::object, const std::string&>(), py::arg("path"), py::arg("self_test") = true,
              py::arg("map_tables_larger_than") = py::none(), py::arg("precision") = "float32")
-        .def_property_readonly("precision", [](const PyModel& m) { return std::string(dmin::precision_name(m.model()->precision())); })
+        .def_property_readonly("precision", &PyModel::precision)
         .def_property_readonly("path", &PyModel::path)
         .def_property_readonly("spec_json", &PyModel::spec_json)
         .def_property_readonly("parameter_count", [](const PyModel& m) { return m.model()->parameter_count(); })
