@@ -20,6 +20,17 @@ def catch_escape(name):
     return name
 
 
+def list_cases(exe, filter, env):
+    """The test case names, one per line: Catch2 2's --list-test-names-only (whose exit status is the
+    count), else Catch2 3's spelling of it, which 2 does not know."""
+    for flags in (["--list-test-names-only"], ["--list-tests", "--verbosity", "quiet"]):
+        p = subprocess.run([exe] + flags + ([filter] if filter else []), env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True)
+        if "Unrecognised token" not in p.stdout + p.stderr:
+            return [line for line in p.stdout.splitlines() if line.strip()]
+    return []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--exe", required=True)
@@ -39,9 +50,7 @@ def main():
                             "detect_stack_use_after_return=1",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
                TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1")
-    listing = subprocess.run([args.exe, "--list-test-names-only"] + ([args.filter] if args.filter else []),
-                             env=env, stdout=subprocess.PIPE, universal_newlines=True).stdout  # exit status = count
-    cases = [line for line in listing.splitlines() if line.strip()]
+    cases = list_cases(args.exe, args.filter, env)
     print("%s: %d test cases from %s" % (args.name, len(cases), args.exe), flush=True)
     start = time.time()
     failed = []
