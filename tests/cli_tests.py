@@ -272,6 +272,26 @@ class Bf16(unittest.TestCase):
         self.assertEqual((rc, out), (2, ""))
         self.assertIn("precision must be float32, bf16 or bf16-dnn, not 'fp8'", err)
 
+    def test_tables_bf16(self):
+        """--tables bf16 (LoadOptions::bf16_tables): every case within dmin::kBf16TablesMaxAbsDiff (5e-3) and
+        kBf16TablesMeanAbsDiff (1e-3) of FuxiCTR, and it changes the scores; bench reports it; a bad name is a usage error."""
+        for case in CASES:
+            want = json.load(open(case_file(case, "expected.json")))["y_pred"]
+            got = self.predictions(model(case), case, "--tables", "bf16")
+            self.assertNotEqual(got, self.predictions(model(case), case), case)
+            d = [abs(a - b) for a, b in zip(got, want)]
+            self.assertLessEqual(max(d), 5e-3, case)
+            self.assertLessEqual(sum(d) / len(d), 1e-3, case)
+        rc, out, err = run("bench", model("heads4_prelu"), "--candidates", "40", "--seconds", "0.2", "--tables", "bf16")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["tables"], "bf16")
+        for cmd in (("predict", model("heads4_prelu"), case_file("heads4_prelu", "inputs.json"), "--tables", "fp8"),
+                    ("bench", model("heads4_prelu"), "--candidates", "4", "--tables", "fp8")):
+            rc, out, err = run(*cmd)
+            self.assertEqual((rc, out), (2, ""), cmd)
+            self.assertEqual(err.strip().count("\n"), 0, err)
+            self.assertIn("tables must be float32 or bf16, not 'fp8'", err)
+
     def test_bf16_file_round_trip(self):
         case = "heads2_dice_bn"
         d = os.path.join(ARGS.data, "fuxictr", case)

@@ -3,7 +3,11 @@
 // candidate's bf16 score, the self-test's tolerance, and the load-time instruction-set check.
 #include "catch.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
 #include <vector>
 
 #include "test_util.hpp"
@@ -228,4 +232,184 @@ TEST_CASE("bf16: the self-test replays the fast path with the bf16 tolerance, th
     CHECK(r.fast_max_abs_diff <= dmin::kBf16MaxAbsDiff);
     const auto f = dmin::replay_reference(dmin::load(file));
     CHECK(f.fast_tolerance == f.tolerance);
+}
+
+// ---- LoadOptions::bf16_tables: embedding tables kept in bf16 in memory, or mapped in place
+
+namespace {
+
+/// The file at `src` with every tensor in BF16 (rounded to nearest even), the layout `tools/dmin-export
+/// --dtype bf16` writes, under the test work directory as `name`. The metadata is kept as is, so its
+/// reference pair is the float32 file's: load the copy without the self-test.
+std::string bf16_file_copy(const std::string& src, const std::string& name) {
+    const std::string bytes = dmin_test::slurp(src);
+    const std::uint64_t n = dmin_test::header_length(bytes);
+    auto header = dmin::io::json::parse(bytes.substr(8, n));
+    std::vector<std::pair<std::uint64_t, std::string>> order;  // tensors in file order
+    for (auto it = header.begin(); it != header.end(); ++it)
+        if (it.key() != "__metadata__") order.emplace_back(it->at("data_offsets")[0].get<std::uint64_t>(), it.key());
+    std::sort(order.begin(), order.end());
+    std::string data;
+    for (const auto& [begin, key] : order) {
+        auto& e = header[key];
+        const auto end = e["data_offsets"][1].get<std::uint64_t>(), start = static_cast<std::uint64_t>(data.size());
+        for (std::uint64_t i = begin; i < end; i += 4) {
+            float f;
+            std::memcpy(&f, bytes.data() + 8 + n + i, sizeof f);
+            const std::uint16_t w = dmin::kernels::to_bf16(f);
+            data.push_back(static_cast<char>(w & 0xFF));
+            data.push_back(static_cast<char>(w >> 8));
+        }
+        e["dtype"] = "BF16";
+        e["data_offsets"] = {start, static_cast<std::uint64_t>(data.size())};
+    }
+    std::string text = header.dump();
+    while ((8 + text.size()) % 64 != 0) text += ' ';
+    const std::string path = dmin_test::work_dir() + "/" + name;
+    dmin_test::write_bytes(path, dmin_test::le64(text.size()) + text + data);
+    return path;
+}
+
+dmin::LoadOptions table_options(bool bf16_tables, std::uint64_t map_larger_than, dmin::Precision p = dmin::Precision::float32) {
+    auto o = options(p, /*self_test=*/false);
+    o.bf16_tables = bf16_tables;
+    o.map_tables_larger_than = map_larger_than;
+    return o;
+}
+
+/// The model's categorical and sequence tables (each shared table once): their values, and the bytes
+/// they take as float32 in the model's storage (each in its own padded block, as dmin::Arena gives it).
+struct TableSizes {
+    std::size_t values = 0, f32_bytes = 0;
+    explicit TableSizes(const dmin::ModelSpec& s) {
+        std::map<std::string, std::size_t> seen;
+        for (const auto& f : s.features)
+            if (f.type != dmin::FeatureType::numeric) seen[f.table] = static_cast<std::size_t>(f.vocab_size) * static_cast<std::size_t>(f.dim);
+        for (const auto& kv : seen) {
+            dmin::Arena block;
+            block.take(kv.second);
+            values += kv.second;
+            f32_bytes += block.used() * sizeof(float);
+        }
+    }
+    std::size_t bf16_bytes() const { return 2 * values; }
+};
+
+/// Every held-out world sample scored one request each, and the first 300 samples' candidates as one
+/// batch for the first user: the probabilities, in that order.
+std::vector<float> world_scores(const dmin::Model<>& m, const std::vector<dmin::Sample>& samples) {
+    std::vector<float> out = dmin_test::score_each(m, samples);
+    dmin::Scorer<dmin::Model<>> sc(m);
+    const std::vector<dmin::Sample> head(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(300, samples.size())));
+    const CandidateRows rows(sc, head);
+    sc.set_user(samples[0].view());
+    std::vector<float> batch(rows.n);
+    sc.score(rows.all(), batch.data());
+    out.insert(out.end(), batch.begin(), batch.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 tables: a BF16 file scores bit for bit the same with its tables widened, kept in bf16, or mapped in place",
+          "[bf16][bf16_tables]") {
+    const std::string dir = std::string(DMIN_EXAMPLES_DIR) + "/models";
+    const std::string file = bf16_file_copy(dir + "/multi_interest_world.safetensors", "world_bf16.safetensors");
+    const auto never = std::numeric_limits<std::uint64_t>::max();
+    const auto widened = dmin::load(file, table_options(false, 0));  // BF16 tables are never mapped as float32
+    const auto kept = dmin::load(file, table_options(true, never));
+    const auto mapped = dmin::load(file, table_options(true, 0));
+    const TableSizes tables(widened.spec());
+    REQUIRE(widened.mapped_bytes() == 0);
+    REQUIRE(kept.mapped_bytes() == 0);
+    REQUIRE(widened.resident_bytes() - kept.resident_bytes() == tables.f32_bytes - tables.bf16_bytes());  // 4 bytes a value become 2
+    REQUIRE(mapped.mapped_bytes() == tables.bf16_bytes());                                                // the file's bytes, in place
+    REQUIRE(widened.resident_bytes() - mapped.resident_bytes() == tables.f32_bytes);
+
+    const auto samples = dmin::samples_from_json(widened, dmin_test::read_json(dir + "/world_heldout.json"));
+    const auto want = world_scores(widened, samples);
+    REQUIRE(world_scores(kept, samples) == want);
+    REQUIRE(world_scores(mapped, samples) == want);
+    // The same holds under bf16 precision: the tables feed its products the same float32 values.
+    const auto b16 = dmin::load(file, table_options(false, 0, dmin::Precision::bf16));
+    REQUIRE(world_scores(dmin::load(file, table_options(true, 0, dmin::Precision::bf16)), samples) == world_scores(b16, samples));
+}
+
+TEST_CASE("bf16 tables: an F32 file's tables rounded at load stay within their bound on every FuxiCTR case", "[bf16][bf16_tables]") {
+    for (const char* c : {"tiny_seq_trained", "heads2_dice_bn", "heads4_prelu", "sum_pooling"}) {
+        SECTION(c) {
+            const std::string file = dmin_test::work_dir() + "/fuxictr/" + c + ".safetensors";
+            auto o = options(dmin::Precision::float32);
+            o.bf16_tables = true;  // the self-test passes: its tolerance widens to kBf16SelfTestTolerance
+            const auto f32 = dmin::load(file), tables = dmin::load(file, o);
+            REQUIRE(tables.bf16_tables());
+            REQUIRE(dmin::replay_reference(tables).tolerance == dmin::kBf16SelfTestTolerance);
+            const TableSizes sizes(f32.spec());
+            REQUIRE(f32.resident_bytes() - tables.resident_bytes() == sizes.f32_bytes - sizes.bf16_bytes());
+            const auto inputs = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + c + "/inputs.json");
+            const auto expected = dmin_test::read_json(dmin_test::data_dir() + "/fuxictr/" + c + "/expected.json");
+            compare(f32, tables, dmin::samples_from_json(f32, inputs), expected.at("y_pred").get<std::vector<double>>(),
+                    std::string(c) + " bf16 tables", dmin::kBf16TablesMaxAbsDiff, dmin::kBf16TablesMeanAbsDiff);
+        }
+    }
+}
+
+TEST_CASE("bf16 tables: the world model's held-out AUC moves by at most 0.001", "[bf16][bf16_tables][world]") {
+    const std::string dir = std::string(DMIN_EXAMPLES_DIR) + "/models";
+    auto o = options(dmin::Precision::float32);
+    o.bf16_tables = true;
+    const auto f32 = dmin::load(dir + "/multi_interest_world.safetensors"), tables = dmin::load(dir + "/multi_interest_world.safetensors", o);
+    const auto doc = dmin_test::read_json(dir + "/world_heldout.json");
+    const auto samples = dmin::samples_from_json(f32, doc);
+    const auto labels = doc.at("labels").get<std::vector<int>>();
+    const auto pf = world_scores(f32, samples), pt = world_scores(tables, samples);
+    Deviation d;
+    for (std::size_t i = 0; i < pf.size(); ++i) d.add(pf[i], pt[i]);
+    const std::vector<double> held_f(pf.begin(), pf.begin() + static_cast<std::ptrdiff_t>(samples.size())),
+        held_t(pt.begin(), pt.begin() + static_cast<std::ptrdiff_t>(samples.size()));
+    const double auc_f32 = dmin_test::roc_auc(labels, held_f), auc_tables = dmin_test::roc_auc(labels, held_t);
+    WARN("world model, bf16 tables: AUC float32 " << auc_f32 << ", bf16 tables " << auc_tables << "; |dp| max " << d.max << " mean "
+                                                  << d.mean() << " over " << d.n);
+    CHECK(std::fabs(auc_tables - auc_f32) <= 1e-3);
+    d.require_within(dmin::kBf16TablesMaxAbsDiff, dmin::kBf16TablesMeanAbsDiff, "world model, bf16 tables");
+}
+
+TEST_CASE("bf16 tables: a table value beyond bf16's range or not finite is a clear load error", "[bf16][bf16_tables][errors]") {
+    const std::string src = dmin_test::work_dir() + "/fuxictr/tiny_seq_trained.safetensors";
+    const auto m = dmin::load(src);
+    const auto& table = m.spec().features[0].table;  // a categorical table (user_id)
+    REQUIRE(m.spec().features[0].type != dmin::FeatureType::numeric);
+    // Patch the table's first value in a copy of the F32 file, then of its BF16 copy.
+    const std::string bytes = dmin_test::slurp(src);
+    const std::uint64_t n = dmin_test::header_length(bytes);
+    const auto at = 8 + n + dmin::io::json::parse(bytes.substr(8, n))[table]["data_offsets"][0].get<std::uint64_t>();
+    std::string big = bytes;
+    const float huge = 3.4e38f;  // finite in float32, rounds past bf16's largest value
+    std::memcpy(&big[at], &huge, sizeof huge);
+    const std::string big_path = dmin_test::work_dir() + "/bf16_tables_huge.safetensors";
+    dmin_test::write_bytes(big_path, big);
+    REQUIRE_NOTHROW(dmin::load(big_path, table_options(false, 0)));  // float32 tables keep it
+    try {
+        (void)dmin::load(big_path, table_options(true, 0));
+        FAIL("expected dmin::Error");
+    } catch (const dmin::Error& e) {
+        CHECK_THAT(e.what(), Catch::Contains("tensor " + table) && Catch::Contains("beyond bf16's range") && Catch::Contains("flat index 0"));
+    }
+    // A BF16 file holding an infinity: rejected whether the table is copied or mapped in place.
+    std::string inf_bytes = dmin_test::slurp(bf16_file_copy(src, "bf16_tables_inf_src.safetensors"));
+    const std::uint64_t hn = dmin_test::header_length(inf_bytes);
+    const auto hat = 8 + hn + dmin::io::json::parse(inf_bytes.substr(8, hn))[table]["data_offsets"][1].get<std::uint64_t>() - 2;
+    inf_bytes[hat] = static_cast<char>(0x80), inf_bytes[hat + 1] = static_cast<char>(0xFF);  // the last value: -inf (0xFF80)
+    const std::string inf_path = dmin_test::work_dir() + "/bf16_tables_inf.safetensors";
+    dmin_test::write_bytes(inf_path, inf_bytes);
+    for (std::uint64_t map : {std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max()})
+        for (bool keep : {false, true}) {
+            INFO("bf16_tables " << keep << ", map_tables_larger_than " << map);
+            try {
+                (void)dmin::load(inf_path, table_options(keep, map));
+                FAIL("expected dmin::Error");
+            } catch (const dmin::Error& e) {
+                CHECK_THAT(e.what(), Catch::Contains("tensor " + table) && Catch::Contains("non-finite value (-inf)"));
+            }
+        }
 }

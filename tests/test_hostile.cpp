@@ -18,11 +18,7 @@ using dmin::io::json;
 
 namespace {
 
-std::string le64(std::uint64_t n) {
-    std::string s(8, '\0');
-    for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
-    return s;
-}
+using dmin_test::le64;
 
 std::string work(const std::string& name) { return dmin_test::work_dir() + "/hostile_" + name; }
 
@@ -32,8 +28,7 @@ struct Raw {
     std::string data;
     static Raw read(const std::string& path) {
         const std::string b = dmin_test::slurp(path);
-        std::uint64_t n = 0;
-        for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(b[static_cast<std::size_t>(i)]);
+        const std::uint64_t n = dmin_test::header_length(b);
         return {json::parse(b.substr(8, n)), b.substr(8 + n)};
     }
     std::string write(const std::string& name, std::string text = "") const {
@@ -76,16 +71,7 @@ std::string header_only(const std::string& name, const std::string& text) {
 std::vector<float> predict_json(const dmin::Model<>& m, const std::string& text,
                                 dmin::OverlongPolicy policy = dmin::OverlongPolicy::error) {
     const auto doc = dmin::io::parse_strict(text, "input");
-    const auto samples = dmin::samples_from_json(m, doc, policy);
-    dmin::Scorer<dmin::Model<>> sc(m);
-    std::vector<float> out;
-    for (const auto& s : samples) {
-        sc.set_user(s.view());
-        float p = 0;
-        sc.score(sc.candidate_from(s.view()), &p);
-        out.push_back(p);
-    }
-    return out;
+    return dmin_test::score_each(m, dmin::samples_from_json(m, doc, policy));
 }
 
 template <class F>

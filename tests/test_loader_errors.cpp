@@ -19,8 +19,7 @@ struct RawFile {
 
     static RawFile read(const std::string& path) {
         const std::string bytes = dmin_test::slurp(path);
-        std::uint64_t n = 0;
-        for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+        const std::uint64_t n = dmin_test::header_length(bytes);
         return {json::parse(bytes.substr(8, n)), bytes.substr(8 + n)};
     }
     std::string write(const std::string& name, std::string header_text = "") const {

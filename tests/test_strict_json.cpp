@@ -65,11 +65,7 @@ struct Weights {
     }
 
 private:
-    std::uint64_t read_length() const {
-        std::uint64_t v = 0;
-        for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
-        return v;
-    }
+    std::uint64_t read_length() const { return dmin_test::header_length(bytes); }
 };
 
 void require_load_error(const std::string& path, const std::string& says) {

@@ -41,6 +41,34 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
 
 inline dmin::io::json read_json(const std::string& path) { return dmin::io::json::parse(slurp(path)); }
 
+/// n as 8 little-endian bytes: a weights file's header length (weights_format.md §1).
+inline std::string le64(std::uint64_t n) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+    return s;
+}
+
+/// The header length at the start of a weights file's bytes.
+inline std::uint64_t header_length(const std::string& file_bytes) {
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file_bytes[static_cast<std::size_t>(i)]);
+    return n;
+}
+
+/// Each sample scored as its own request (set_user, then its candidate part), as `dmin predict` does.
+template <class M>
+std::vector<float> score_each(const M& m, const std::vector<dmin::Sample>& samples) {
+    dmin::Scorer<M> sc(m);
+    std::vector<float> out;
+    for (const auto& s : samples) {
+        sc.set_user(s.view());
+        float p = 0;
+        sc.score(sc.candidate_from(s.view()), &p);
+        out.push_back(p);
+    }
+    return out;
+}
+
 /// bf16 precision on the random reference configurations: their weights are untrained random draws,
 /// with attention logits and DNN activations far larger than a trained model's, and a bf16 rounding of
 /// the attention's inputs moves their scores by more than the bound of trained-scale models

@@ -57,6 +57,7 @@ inline int bench(const std::vector<std::string>& args) {
         else if (k == "--seconds") seconds = option_value<double>(k, v);
         else if (k == "--fill") fill = option_value<double>(k, v);
         else if (k == "--precision") dmin::set_precision(options, v);
+        else if (k == "--tables") dmin::set_tables(options, v);
         else throw dmin::Error("bench: unknown option " + k);
     }
     if ((args.size() - 2) % 2 != 0) throw dmin::Error("bench: options come in pairs (--name value)");
@@ -161,10 +162,10 @@ inline int bench(const std::vector<std::string>& args) {
     std::printf("{\"candidates\": %ld, \"threads\": %ld, \"request_us\": {\"median\": %.3f, \"p99\": %.3f, \"min\": %.3f, "
                 "\"p10\": %.3f, \"p25\": %.3f, \"p75\": %.3f, \"p90\": %.3f}, "
                 "\"per_candidate_us\": {\"median\": %.4f, \"p99\": %.4f}, \"candidates_per_s\": %.1f, \"gflops\": %.3f, "
-                "\"requests_timed\": %zu, \"isa\": \"%s\", \"precision\": \"%s\"}\n",
+                "\"requests_timed\": %zu, \"isa\": \"%s\", \"precision\": \"%s\", \"tables\": \"%s\"}\n",
                 n, threads, med, p99, lo, p10, p25, p75, p90, med / static_cast<double>(n), p99 / static_cast<double>(n),
                 static_cast<double>(n) / (med * 1e-6), total / (med * 1e3), us.size(), dmin_cli::isa(model).c_str(),
-                dmin::precision_name(options));
+                dmin::precision_name(options), options.bf16_tables ? "bf16" : "float32");
     return 0;
 }
 

@@ -21,8 +21,10 @@ int usage() {
     std::cerr << "usage:\n"
                  "  dmin inspect MODEL.safetensors\n"
                  "  dmin predict MODEL.safetensors INPUT.json [--no-selftest] [--truncate first|last] [--precision float32|bf16|bf16-dnn]\n"
+                 "                [--tables float32|bf16]\n"
                  "  dmin selftest MODEL.safetensors\n"
-                 "  dmin bench MODEL.safetensors --candidates N [--threads T] [--seconds S] [--fill F] [--precision float32|bf16|bf16-dnn]\n";
+                 "  dmin bench MODEL.safetensors --candidates N [--threads T] [--seconds S] [--fill F] [--precision float32|bf16|bf16-dnn]\n"
+                 "                [--tables float32|bf16]\n";
     return kUsageError;
 }
 
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
             for (std::size_t i = 3; i < args.size(); ++i) {
                 if (args[i] == "--no-selftest") options.self_test = false;
                 else if (args[i] == "--precision" && i + 1 < args.size()) dmin::set_precision(options, args[++i]);
+                else if (args[i] == "--tables" && i + 1 < args.size()) dmin::set_tables(options, args[++i]);
                 else if (args[i] == "--truncate" && i + 1 < args.size()) {
                     const auto& v = args[++i];
                     if (v == "first") policy = dmin::OverlongPolicy::keep_first;

@@ -12,6 +12,7 @@
 #include "dmin/error.hpp"
 #include "dmin/io/json.hpp"
 #include "dmin/io/safetensors.hpp"
+#include "dmin/kernels/bf16.hpp"
 #include "dmin/kernels/cpu_features.hpp"
 #include "dmin/kernels/isa_features.hpp"
 #include "dmin/model.hpp"
@@ -40,6 +41,13 @@ struct LoadOptions {
     /// against 9e-4 (mean 4e-5) with the attention alone (weights_format.md §7), for ~13% of the
     /// per-candidate FLOPs of the paper shape.
     bool bf16_dnn = false;
+    /// Keep the categorical and sequence embedding tables in bf16 (2 bytes per value) instead of
+    /// float32: half the RAM for huge tables, and a BF16 table larger than map_tables_larger_than is
+    /// used in place from the file's mapping. An F32 table is rounded to nearest even at load (its
+    /// float32 copy exists only while it is converted). Off by default: rounding the embeddings moves
+    /// scores (weights_format.md §7 has the measured figures); a file exported in BF16 scores the same
+    /// with and without it. Independent of `precision`, which is about the products.
+    bool bf16_tables = false;
 };
 
 /// Sets `options`' precision by the name the CLI's --precision and Python's precision= take: "float32"
@@ -49,6 +57,13 @@ inline void set_precision(LoadOptions& options, const std::string& name) {
         throw Error("precision must be float32, bf16 or bf16-dnn, not '" + name + "'");
     options.precision = name == "bf16" || name == "bf16-dnn" ? Precision::bf16 : Precision::float32;
     options.bf16_dnn = name == "bf16-dnn";
+}
+
+/// Sets LoadOptions::bf16_tables by the name the CLI's --tables and Python's tables= take: "float32"
+/// or "bf16".
+inline void set_tables(LoadOptions& options, const std::string& name) {
+    if (name != "float32" && name != "bf16") throw Error("tables must be float32 or bf16, not '" + name + "'");
+    options.bf16_tables = name == "bf16";
 }
 
 /// The name set_precision takes for `options`' precision.
@@ -80,11 +95,13 @@ struct ModelLoader {
         io::SafetensorsFile file(path);
         M m;
         m.precision_ = options.precision;
+        m.bf16_tables_ = options.bf16_tables;
         if (m.precision_ == Precision::bf16) check_bf16_cpu();
         read_metadata<typename M::shape>(file, m);
         check_tensors(file, m.spec_);
-        const nn::TensorSource tensors(read_tensors(file, options, m));
-        build_layers(tensors, options, m);
+        const auto half = read_half_tables(file, options, m);
+        const nn::TensorSource tensors(read_tensors(file, options, half, m));
+        build_layers(tensors, half, options, m);
         if (options.self_test && !m.reference_.empty()) self_test(m);
         return m;
     }
@@ -150,26 +167,35 @@ private:
     }
 
     /// Large embedding tables: used in place from a private read-only mapping (when F32, aligned and the
-    /// host is little-endian; a BF16 table is widened into memory). Everything else is copied into 64-byte-aligned storage, where the layers'
-    /// prepare() may rewrite it (transposition, folding, packing).
+    /// host is little-endian; a BF16 table is widened into memory unless kept in bf16, read_half_tables).
+    /// Everything else is copied into 64-byte-aligned storage, where the layers' prepare() may rewrite it
+    /// (transposition, folding, packing).
     static std::map<std::string, bool> tables_to_map(const io::SafetensorsFile& file, const ModelSpec& s, const LoadOptions& o) {
         std::map<std::string, bool> mapped;
         for (const auto& x : s.features) {
             const auto* t = file.find(x.table);
-            if (x.type != FeatureType::numeric && !t->bf16 && t->bytes > o.map_tables_larger_than && t->begin % alignof(float) == 0 &&
-                io::kHostLittleEndian)
+            if (x.type != FeatureType::numeric && !o.bf16_tables && !t->bf16 && t->bytes > o.map_tables_larger_than &&
+                t->begin % alignof(float) == 0 && io::kHostLittleEndian)
                 mapped[x.table] = true;
         }
         return mapped;
     }
 
     template <class M>
-    static std::map<std::string, float*> read_tensors(const io::SafetensorsFile& file, const LoadOptions& options, M& m) {
+    static void map_file(const io::SafetensorsFile& file, M& m) {
+        if (!m.mapping_) m.mapping_ = std::make_shared<const io::FileMapping>(file.path(), file.file_size());
+    }
+
+    /// The file's tensors as float32, by name, except the tables kept in bf16 (`half`), which are only
+    /// counted.
+    template <class M>
+    static std::map<std::string, float*> read_tensors(const io::SafetensorsFile& file, const LoadOptions& options,
+                                                      const std::map<std::string, const std::uint16_t*>& half, M& m) {
         const auto mapped = tables_to_map(file, m.spec_, options);
-        if (!mapped.empty()) m.mapping_ = std::make_shared<const io::FileMapping>(file.path(), file.file_size());
+        if (!mapped.empty()) map_file(file, m);
         Arena measure;
         for (const auto& t : file.tensors())
-            if (!mapped.count(t.name)) measure.take(static_cast<std::size_t>(t.numel()));
+            if (!mapped.count(t.name) && !half.count(t.name)) measure.take(static_cast<std::size_t>(t.numel()));
         m.store_ = AlignedBuffer(measure.used());
         Arena arena(m.store_);
         std::map<std::string, float*> ptr;
@@ -180,6 +206,7 @@ private:
                                                        t.name.rfind("running_var") == t.name.size() - 11);
             m.file_weight_bytes_ += t.bytes;
             if (!buffer) m.parameter_count_ += static_cast<std::size_t>(t.numel());
+            if (half.count(t.name)) continue;
             if (mapped.count(t.name)) {
                 const auto* p = reinterpret_cast<const float*>(m.mapping_->data() + t.begin);
                 file.check_finite(t.name, p, static_cast<std::size_t>(t.numel()));
@@ -192,6 +219,63 @@ private:
             ptr[t.name] = dst;
         }
         return ptr;
+    }
+
+    /// LoadOptions::bf16_tables: the categorical and sequence tables as bf16, by tensor name. A BF16
+    /// table larger than map_tables_larger_than is used in place from the mapping (2-byte aligned, on a
+    /// little-endian host); the others are copied (BF16) or rounded to nearest even (F32) into memory.
+    template <class M>
+    static std::map<std::string, const std::uint16_t*> read_half_tables(const io::SafetensorsFile& file, const LoadOptions& o, M& m) {
+        std::map<std::string, const std::uint16_t*> half;
+        if (!o.bf16_tables) return half;
+        std::ifstream in(file.path(), std::ios::binary);
+        if (!in) dmin::detail::fail(file.path(), ": cannot open file");
+        for (const auto& x : m.spec_.features) {
+            if (x.type == FeatureType::numeric || half.count(x.table)) continue;
+            const io::TensorInfo& t = *file.find(x.table);
+            const auto n = static_cast<std::size_t>(t.numel());
+            if (t.bf16 && t.bytes > o.map_tables_larger_than && t.begin % alignof(std::uint16_t) == 0 && io::kHostLittleEndian) {
+                map_file(file, m);
+                const auto* p = reinterpret_cast<const std::uint16_t*>(m.mapping_->data() + t.begin);
+                check_finite_bf16(file, t.name, p, n);
+                m.mapped_bytes_ += t.bytes;
+                half[t.name] = p;
+                continue;
+            }
+            m.table_words_.emplace_back(n);  // a vector's buffer survives the outer vector's growth
+            read_bf16(file, in, t, m.table_words_.back().data());
+            half[t.name] = m.table_words_.back().data();
+        }
+        return half;
+    }
+
+    /// Tensor t as bf16 words: BF16 as stored, F32 rounded to nearest even. A finite F32 value beyond
+    /// bf16's range is an error, not an infinity.
+    static void read_bf16(const io::SafetensorsFile& file, std::ifstream& in, const io::TensorInfo& t, std::uint16_t* dst) {
+        const auto n = static_cast<std::size_t>(t.numel());
+        if (t.bf16) {
+            in.seekg(static_cast<std::streamoff>(t.begin));
+            in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(t.bytes));
+            if (!in) dmin::detail::fail(file.path(), ": truncated while reading tensor ", t.name);
+            if constexpr (!io::kHostLittleEndian)
+                for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<std::uint16_t>((dst[i] >> 8) | (dst[i] << 8));
+            check_finite_bf16(file, t.name, dst, n);
+            return;
+        }
+        std::vector<float> f(n);
+        file.read_f32(in, t, f.data());  // rejects non-finite values
+        for (std::size_t i = 0; i < n; ++i) {
+            dst[i] = kernels::to_bf16(f[i]);
+            if ((dst[i] & 0x7F80u) == 0x7F80u)
+                dmin::detail::fail(file.path(), ": tensor ", t.name, ": value ", f[i], " at flat index ", i,
+                                   " is beyond bf16's range (LoadOptions::bf16_tables)");
+        }
+    }
+
+    static void check_finite_bf16(const io::SafetensorsFile& file, const std::string& name, const std::uint16_t* p, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            if ((p[i] & 0x7F80u) == 0x7F80u)
+                dmin::detail::fail(file.path(), ": tensor ", name, " holds a non-finite value (", kernels::from_bf16(p[i]), ") at flat index ", i);
     }
 
     static layers::BranchDims dims(const ModelSpec& s, std::size_t i) {
@@ -207,11 +291,12 @@ private:
 
     /// Each layer prepares its weights from the file's tensors.
     template <class M>
-    static void build_layers(const nn::TensorSource& w, const LoadOptions& options, M& m) {
+    static void build_layers(const nn::TensorSource& w, const std::map<std::string, const std::uint16_t*>& half, const LoadOptions& options,
+                             M& m) {
         using S = typename M::shape;
         const ModelSpec& s = m.spec_;
         WordStore* bf16 = m.precision_ == Precision::bf16 ? &m.packed_ : nullptr;
-        m.embedding_ = layers::Embedding::prepare(s, w);
+        m.embedding_ = layers::Embedding::prepare(s, w, half);
         Arena measure;
         for (std::size_t i = 0; i < s.branches.size(); ++i)
             for (int h = 0; h < s.num_heads; ++h) {

@@ -39,7 +39,14 @@ inline constexpr double kBf16MeanAbsDiff = 2e-4;
 /// every FuxiCTR case.
 inline constexpr double kBf16DnnMaxAbsDiff = 1e-2;
 inline constexpr double kBf16DnnMeanAbsDiff = 3e-3;
-/// The self-test's tolerance for the fast path in bf16 mode. Wider than the bound: the self-test runs on
+/// The bound of LoadOptions::bf16_tables (the embedding tables rounded to bf16, the products in float32)
+/// against float32 tables, per candidate (max) and over a case (mean). Wider than bf16 precision's: every
+/// embedding, the user's sequence included, carries its rounding into every layer, where bf16 precision
+/// rounds only the per-candidate products' operands. tests/test_bf16.cpp asserts it on every FuxiCTR case
+/// and the world model (weights_format.md §7 has the measured figures).
+inline constexpr double kBf16TablesMaxAbsDiff = 5e-3;
+inline constexpr double kBf16TablesMeanAbsDiff = 1e-3;
+/// The self-test's tolerance for the fast path in bf16 mode (and for both paths with bf16 tables). Wider than the bound: the self-test runs on
 /// whatever model a file holds, and untrained random weights (benchmark models) have attention logits
 /// large enough to move a score by up to ~7e-3 in bf16. A broken packing moves scores by far more.
 inline constexpr double kBf16SelfTestTolerance = 2e-2;
@@ -70,8 +77,9 @@ public:
     const layers::EmbeddingWeights& embedding() const noexcept { return embedding_; }
     const layers::DnnWeights& dnn() const noexcept { return dnn_; }
 
-    /// Embedding table of feature f ([vocab, dim] row-major), or the numeric weight [dim].
-    const float* table(int f) const { return embedding_.tables[static_cast<std::size_t>(f)]; }
+    /// Embedding table of feature f ([vocab, dim] row-major, float32 or with LoadOptions::bf16_tables
+    /// bf16), or the numeric weight [dim].
+    const layers::Table& table(int f) const { return embedding_.tables[static_cast<std::size_t>(f)]; }
     const FeatureSlot& slot(int f) const { return embedding_.slots[static_cast<std::size_t>(f)]; }
     int num_ids() const noexcept { return embedding_.num_ids; }
     int num_values() const noexcept { return embedding_.num_values; }
@@ -86,8 +94,14 @@ public:
     const Vocabularies& vocabularies() const noexcept { return vocabularies_; }
     /// The precision chosen at load (LoadOptions::precision).
     Precision precision() const noexcept { return precision_; }
-    /// Bytes of weights held (file tensors, load-time derived tensors, and bf16 packed weights).
-    std::size_t resident_bytes() const noexcept { return (store_.size() + derived_.size()) * sizeof(float) + packed_.bytes(); }
+    /// Whether the categorical and sequence tables are kept in bf16 (LoadOptions::bf16_tables).
+    bool bf16_tables() const noexcept { return bf16_tables_; }
+    /// Bytes of weights held (file tensors, load-time derived tensors, bf16 packed weights and tables).
+    std::size_t resident_bytes() const noexcept {
+        std::size_t words = 0;
+        for (const auto& t : table_words_) words += t.size();
+        return (store_.size() + derived_.size()) * sizeof(float) + packed_.bytes() + words * sizeof(std::uint16_t);
+    }
     /// Bytes of embedding tables used in place from a memory mapping of the file (not in resident_bytes()).
     std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
     std::size_t file_weight_bytes() const noexcept { return file_weight_bytes_; }
@@ -101,7 +115,9 @@ private:
     AlignedBuffer store_;    // file tensors (each layer's prepare() rewrites its own in place)
     AlignedBuffer derived_;  // load-time derived tensors (the target attention's k and g0)
     WordStore packed_;       // bf16 precision: the per-candidate products' weights as bf16 pairs (empty in float32)
+    std::vector<std::vector<std::uint16_t>> table_words_;  // LoadOptions::bf16_tables: tables kept in bf16 (not mapped)
     Precision precision_ = Precision::float32;
+    bool bf16_tables_ = false;
     layers::EmbeddingWeights embedding_;
     std::vector<BranchWeights> branches_;
     layers::DnnWeights dnn_;

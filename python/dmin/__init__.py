@@ -44,9 +44,10 @@ class Model(_dmin.Model):
         return "dmin.Model(%r, %d parameters)" % (self.path, self.parameter_count)
 
 
-def load(path, self_test=True, map_tables_larger_than=None, precision="float32"):
+def load(path, self_test=True, map_tables_larger_than=None, precision="float32", tables="float32"):
     """Load and validate a dmin weights file. self_test replays the stored reference pair;
     map_tables_larger_than (bytes) memory-maps the larger embedding tables instead of copying them
     (None: the library's default, 256 MiB; 0: map every table); precision "bf16" runs the
-    per-candidate attention products on bf16 operands (README FAQ: when, and what it costs)."""
-    return Model(str(path), self_test, map_tables_larger_than, precision)
+    per-candidate attention products on bf16 operands; tables "bf16" keeps the embedding tables in
+    bf16, half the memory (README FAQ: when to use either, and what it costs)."""
+    return Model(str(path), self_test, map_tables_larger_than, precision, tables)

@@ -66,6 +66,24 @@ class LoadAndSpec(unittest.TestCase):
                 self.assertLessEqual(float(diff.mean()), 3e-3)
 
 
+    def test_bf16_tables_within_their_bound(self):
+        # tables="bf16" (LoadOptions::bf16_tables): half the table memory, scores within
+        # dmin::kBf16TablesMaxAbsDiff (5e-3) and kBf16TablesMeanAbsDiff (1e-3) of float32 tables.
+        with self.assertRaisesRegex(dmin.Error, "tables must be float32 or bf16, not 'fp8'"):
+            dmin.load(_env.WORLD_MODEL, tables="fp8")
+        for case in _env.CASES:
+            with self.subTest(case):
+                d = os.path.join(_env.CASES_DIR, case)
+                samples = _env.load_json(os.path.join(d, "inputs.json"))["samples"]
+                f32, half = dmin.load(_env.fuxictr_model(case)), dmin.load(_env.fuxictr_model(case), tables="bf16")
+                self.assertEqual((f32.tables, half.tables), ("float32", "bf16"))
+                self.assertLess(half.resident_bytes, f32.resident_bytes)
+                cols = _env.to_arrays(f32.spec, samples)
+                diff = np.abs(half.predict(cols).astype(np.float64) - f32.predict(cols))
+                self.assertGreater(float(diff.max()), 0.0)
+                self.assertLessEqual(float(diff.max()), 5e-3)
+                self.assertLessEqual(float(diff.mean()), 1e-3)
+
 class Predict(unittest.TestCase):
     def check_model(self, path, samples, ref_tol=1e-5):
         m = dmin.load(path)

@@ -223,10 +223,12 @@ struct CandidateRows {
 
 class PyModel {
 public:
-    PyModel(const std::string& path, bool self_test, py::object map_larger_than, const std::string& precision) {
+    PyModel(const std::string& path, bool self_test, py::object map_larger_than, const std::string& precision, const std::string& tables) {
         dmin::LoadOptions o;
         o.self_test = self_test;
         dmin::set_precision(o, precision);
+        dmin::set_tables(o, tables);
+        tables_ = tables;
         precision_ = dmin::precision_name(o);
         if (!map_larger_than.is_none()) o.map_tables_larger_than = map_larger_than.cast<std::uint64_t>();
         {
@@ -240,6 +242,7 @@ public:
     const std::shared_ptr<const Model>& model() const { return model_; }
     const std::string& path() const { return path_; }
     const std::string& precision() const { return precision_; }
+    const std::string& tables() const { return tables_; }
     const std::string& spec_json() const { return spec_json_; }
 
     /// One probability per row, each computed as `dmin predict` does (set_user, then the candidate part
@@ -270,7 +273,7 @@ public:
 
 private:
     std::shared_ptr<const Model> model_;
-    std::string path_, spec_json_, precision_;
+    std::string path_, spec_json_, precision_, tables_;
 };
 
 class PyScorer {
@@ -357,9 +360,11 @@ PYBIND11_MODULE(_dmin, mod) {
     py::register_exception<dmin::Error>(mod, "Error", PyExc_ValueError);
 
     py::class_<PyModel, std::shared_ptr<PyModel>>(mod, "Model")
-        .def(py::init<const std::string&, bool, py::object, const std::string&>(), py::arg("path"), py::arg("self_test") = true,
-             py::arg("map_tables_larger_than") = py::none(), py::arg("precision") = "float32")
+        .def(py::init<const std::string&, bool, py::object, const std::string&, const std::string&>(), py::arg("path"),
+             py::arg("self_test") = true, py::arg("map_tables_larger_than") = py::none(), py::arg("precision") = "float32",
+             py::arg("tables") = "float32")
         .def_property_readonly("precision", &PyModel::precision)
+        .def_property_readonly("tables", &PyModel::tables)
         .def_property_readonly("path", &PyModel::path)
         .def_property_readonly("spec_json", &PyModel::spec_json)
         .def_property_readonly("parameter_count", [](const PyModel& m) { return m.model()->parameter_count(); })

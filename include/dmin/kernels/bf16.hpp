@@ -43,6 +43,11 @@ constexpr int bf16_pairs(int K) { return (K + 1) / 2; }
 
 DMIN_ISA_NAMESPACE_BEGIN
 
+/// n bf16 values widened to float32 (exact): an embedding row kept in bf16 (LoadOptions::bf16_tables).
+inline void widen_bf16(const std::uint16_t* src, int n, float* dst) {
+    for (int k = 0; k < n; ++k) dst[k] = from_bf16(src[k]);
+}
+
 /// Row-major activations X[rows × K] (leading dimension ldx) as pair rows P[r][kp] = (X[r][2kp], X[r][2kp+1])
 /// with leading dimension ldp: the broadcast operand of a row-major product (gemm_bf16).
 inline void pack_bf16_rows(const float* X, int rows, int K, int ldx, std::uint32_t* P, int ldp) {

@@ -34,7 +34,7 @@ struct DnnPiece {
 /// A feature piece of the DNN input resolved at load: its table, its slot in a candidate row or in the
 /// request (FeatureSlot), its width and offset in the permuted input.
 struct DnnField {
-    const float* table;
+    Table table;
     int slot, width, offset;
     bool numeric;
 };

@@ -12,6 +12,7 @@
 
 #include "dmin/candidates.hpp"
 #include "dmin/error.hpp"
+#include "dmin/kernels/bf16.hpp"
 #include "dmin/kernels/rowops.hpp"
 #include "dmin/nn/mlp_block.hpp"
 #include "dmin/spec.hpp"
@@ -32,16 +33,31 @@ inline void check_id(const FeatureSpec& x, std::int64_t id) {
     if (id < 0 || id >= x.vocab_size) detail::fail("feature ", x.name, ": id ", id, " out of range [0, ", x.vocab_size, ")");
 }
 
+/// An embedding table as the layers read it: float32 rows, or with LoadOptions::bf16_tables bf16 rows
+/// (categorical and sequence tables only), widened to float32 as they are gathered. Widening is exact,
+/// so a bf16 table changes scores only by the rounding of its stored values; everything downstream of
+/// the gather is the same float32 (or bf16-precision) code.
+struct Table {
+    const float* f32 = nullptr;
+    const std::uint16_t* bf16 = nullptr;
+
+    /// Row `id` of `width` values into dst.
+    void row(std::int64_t id, int width, float* dst) const {
+        if (bf16) kernels::widen_bf16(bf16 + id * width, width, dst);
+        else kernels::copy_floats(f32 + id * width, width, dst);
+    }
+};
+
 /// One field of a branch's target tuple: its table, its slot in a candidate row (−1: a request feature,
 /// at request_offset of the request's ids) and its offset in the target embedding t.
 struct TargetField {
-    const float* table;
+    Table table;
     int cand_offset, request_offset, dst;
 };
 
 /// Embedding tables and the sample layout: which table each feature reads, where its value sits.
 struct EmbeddingWeights {
-    std::vector<const float*> tables;  ///< per feature: [vocab, dim] row-major, or the numeric weight [dim]
+    std::vector<Table> tables;  ///< per feature: [vocab, dim] row-major, or the numeric weight [dim] (float32)
     std::vector<FeatureSlot> slots;
     std::vector<std::vector<TargetField>> targets;  ///< per branch
     int num_ids = 0, num_values = 0, num_cand_ids = 0, num_cand_values = 0;
@@ -62,11 +78,14 @@ public:
         }
     }
 
-    static EmbeddingWeights prepare(const ModelSpec& s, const nn::TensorSource& w) {
+    /// `half`: the tables the loader kept in bf16 (LoadOptions::bf16_tables), by tensor name; the rest
+    /// come from `w` in float32.
+    static EmbeddingWeights prepare(const ModelSpec& s, const nn::TensorSource& w, const std::map<std::string, const std::uint16_t*>& half) {
         EmbeddingWeights e;
         e.E = s.embedding_dim;
         for (const auto& x : s.features) {
-            e.tables.push_back(w.get(x.table));
+            const auto h = half.find(x.table);
+            e.tables.push_back(h != half.end() ? Table{nullptr, h->second} : Table{w.get(x.table), nullptr});
             FeatureSlot slot;
             const bool cand = x.role == Role::candidate;
             if (x.type == FeatureType::numeric) {
@@ -95,7 +114,7 @@ public:
                               float* t) {
         for (const auto& tf : w.targets[i]) {
             const auto id = tf.cand_offset >= 0 ? cid[tf.cand_offset] : request_ids[tf.request_offset];
-            kernels::copy_floats(tf.table + id * w.E, w.E, t + tf.dst);
+            tf.table.row(id, w.E, t + tf.dst);
         }
     }
 
@@ -116,12 +135,9 @@ public:
         const int E = w.E, D = b.D;
         for (std::size_t k = 0; k < b.sequence.size(); ++k) {
             const int f = b.sequence[k];
-            const float* tab = w.tables[static_cast<std::size_t>(f)];
+            const Table& tab = w.tables[static_cast<std::size_t>(f)];
             const int off = w.slots[static_cast<std::size_t>(f)].offset;
-            for (int l = 0; l < L; ++l) {
-                const auto id = ids[off + l];
-                std::copy(tab + id * E, tab + (id + 1) * E, rows + static_cast<std::ptrdiff_t>(l) * D + static_cast<std::ptrdiff_t>(k) * E);
-            }
+            for (int l = 0; l < L; ++l) tab.row(ids[off + l], E, rows + static_cast<std::ptrdiff_t>(l) * D + static_cast<std::ptrdiff_t>(k) * E);
         }
     }
 
@@ -197,12 +213,13 @@ public:
     }
 
     /// One field's embedding into dst (width = the feature's dim): a categorical row, or a numeric
-    /// value times its weight vector. Per-candidate rows are short: copy_floats avoids a memmove call.
-    static void field(const float* table, bool numeric, std::int64_t id, float value, int width, float* dst) {
+    /// value times its weight vector (always float32). Per-candidate rows are short: Table::row copies
+    /// with copy_floats, which avoids a memmove call.
+    static void field(const Table& table, bool numeric, std::int64_t id, float value, int width, float* dst) {
         if (numeric)
-            for (int d = 0; d < width; ++d) dst[d] = value * table[d];
+            for (int d = 0; d < width; ++d) dst[d] = value * table.f32[d];
         else
-            kernels::copy_floats(table + id * width, width, dst);
+            table.row(id, width, dst);
     }
 };
 
