@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dmin's two commands (see README):
-#   ./run.sh        install what the main job is missing, build the one example it runs, rank candidates
-#                   with the shipped model
+#   ./run.sh        install what the main job is missing, build the one example it runs and the Python
+#                   module dmin, check that `import dmin` works, rank candidates with the shipped model
 #   ./run.sh test   install what is missing, build everything (with the Python extension dmin), run every
 #                   test (C++ via CTest, Python via unittest)
 # Debian 12 and 13 alike: the package names below exist in both; the clang runtime is the one of the
@@ -12,11 +12,13 @@ cd "$(dirname "$0")"
 mode=${1:-main}
 case "$mode" in main|test) ;; *) echo "usage: ./run.sh [main|test]" >&2; exit 2 ;; esac
 
-# Debian packages (nothing is downloaded at build or test time beyond these). The main job needs only
-# a compiler and the three header libraries; tests and benchmarks need the rest.
-main_pkgs="cmake make g++ libeigen3-dev libxsimd-dev nlohmann-json3-dev"
-test_pkgs="clang catch2 libbenchmark-dev python3 python3-torch python3-numpy python3-yaml
-           python3-dev pybind11-dev python3-pybind11 python3-dask python3-distributed python3-pandas"
+# Debian packages (nothing is downloaded at build or test time beyond these). The main job needs a
+# compiler and the three header libraries, and for `import dmin` pybind11, Python's headers and numpy;
+# tests and benchmarks need the rest.
+main_pkgs="cmake make g++ libeigen3-dev libxsimd-dev nlohmann-json3-dev
+           python3 python3-dev pybind11-dev python3-pybind11 python3-numpy"
+test_pkgs="clang catch2 libbenchmark-dev python3-torch python3-yaml
+           python3-dask python3-distributed python3-pandas"
 
 updated=0
 missing_of() {  # the packages among "$@" that are not installed
@@ -56,13 +58,22 @@ if [ "$mode" = main ]; then
   install $main_pkgs
   # A fresh build directory is configured without tests and benchmarks (their packages may be missing,
   # and configuring them costs time); one that ./run.sh test configured keeps them. Either way only
-  # rank_candidates is built.
+  # rank_candidates and the Python module are built.
   if [ -f "$build/CMakeCache.txt" ]; then
-    cmake -S . -B "$build" "${common[@]}"
+    cmake -S . -B "$build" "${common[@]}" -DDMIN_BUILD_PYTHON=ON
   else
-    cmake -S . -B "$build" "${common[@]}" -DDMIN_BUILD_TESTS=OFF -DDMIN_BUILD_BENCHMARKS=OFF -DDMIN_RELIABILITY_TESTS=OFF
+    cmake -S . -B "$build" "${common[@]}" -DDMIN_BUILD_TESTS=OFF -DDMIN_BUILD_BENCHMARKS=OFF -DDMIN_RELIABILITY_TESTS=OFF \
+      -DDMIN_BUILD_PYTHON=ON
   fi
-  cmake --build "$build" -j "$jobs" --target rank_candidates
+  cmake --build "$build" -j "$jobs" --target rank_candidates dmin_python
+  # The module loads the shipped model with its self-test (the stored reference samples scored and
+  # compared), so a module that imports but cannot score fails here, not in the user's first script.
+  PYTHONPATH="$build/python" /usr/bin/python3 -c '
+import sys, dmin
+m = dmin.load(sys.argv[1])
+print("run.sh: import dmin works with PYTHONPATH=%s/python (shipped model self-tested, %d parameters)"
+      % (sys.argv[2], m.parameter_count))' \
+    examples/models/multi_interest_world.safetensors "$build"
   exec "$build/examples/rank_candidates" examples/models/multi_interest_world.safetensors
 fi
 

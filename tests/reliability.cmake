@@ -38,7 +38,7 @@ set_tests_properties(reliability.build PROPERTIES FIXTURES_SETUP reliability_bin
   PROCESSORS ${DMIN_RELIABILITY_JOBS})
 
 set(_fuzz_bin ${DMIN_RELIABILITY_DIR}/build/fuzz)
-foreach(t load spec request scorer)
+foreach(t load spec request scorer isa)
   add_test(NAME reliability.fuzz.${t}
     COMMAND ${DMIN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reliability/fuzz_run.py --fuzzer ${_fuzz_bin}/fuzz_${t}
             --target ${t} --source ${CMAKE_CURRENT_SOURCE_DIR}/fuzz --fixtures ${DMIN_TEST_WORK}

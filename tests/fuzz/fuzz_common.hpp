@@ -245,19 +245,30 @@ inline std::vector<std::string> model_paths() {
     return out;
 }
 
-inline std::vector<dmin::Model<>>& models() {
-    static std::vector<dmin::Model<>> ms = [] {
-        std::vector<dmin::Model<>> v;
-        for (const auto& p : model_paths()) {
-            try {
-                v.push_back(dmin::load(p));
-            } catch (const std::exception& e) {
-                die("cannot load fuzz model " + p + ": " + e.what());
-            }
+/// The fuzz models loaded at one precision ("float32", "bf16", "bf16-dnn": dmin::set_precision).
+inline std::vector<dmin::Model<>> load_models(const std::string& precision) {
+    dmin::LoadOptions options;
+    dmin::set_precision(options, precision);
+    std::vector<dmin::Model<>> v;
+    for (const auto& p : model_paths()) {
+        try {
+            v.push_back(dmin::load(p, options));
+        } catch (const std::exception& e) {
+            die("cannot load fuzz model " + p + " (" + precision + "): " + e.what());
         }
-        return v;
-    }();
+    }
+    return v;
+}
+
+inline std::vector<dmin::Model<>>& models() {
+    static std::vector<dmin::Model<>> ms = load_models("float32");
     return ms;
+}
+
+/// The same models in bf16, the target attention's products only or (dnn) the DNN's too.
+inline std::vector<dmin::Model<>>& models_bf16(bool dnn) {
+    static std::vector<dmin::Model<>> attention = load_models("bf16"), with_dnn = load_models("bf16-dnn");
+    return dnn ? with_dnn : attention;
 }
 
 /// Rough upper bound on the floats a Scorer allocates for `s` (scorer.hpp carve()). The harnesses skip

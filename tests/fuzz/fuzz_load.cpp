@@ -1,8 +1,10 @@
 // Fuzz target (a): the weights-file parser and loader. The input is a whole weights file; it is
 // written to an in-memory file and loaded twice: with the default options plus the self-test (which
 // replays the reference pair stored in the file through samples_from_json and both scoring paths),
-// and with every table memory-mapped (LoadOptions::map_tables_larger_than = 0). A model that loads
-// is then scored on an all-zero request.
+// with every table memory-mapped (LoadOptions::map_tables_larger_than = 0), and in bf16 with the DNN's
+// products too ("bf16-dnn": the packing of every per-candidate weight, the self-test's bf16 tolerance)
+// and the tables kept in bf16 (LoadOptions::bf16_tables, mapped in place where the file's are BF16).
+// A model that loads is then scored on an all-zero request.
 // Only dmin::Error / std::bad_alloc may come out; the weights themselves are arbitrary (finite)
 // numbers here, so outputs are not checked, only that nothing crashes.
 // Read-whole oracle: a file that loads has a header that is one JSON object followed by nothing but
@@ -57,6 +59,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     mapped.map_tables_larger_than = 0;
     dmin_fuzz::accepted("load(map all tables)", [&] {
         const auto m = dmin::load(file.path(), mapped);
+        exercise(m);
+    });
+    // bf16 with the DNN's products too (every weight the per-candidate products read is packed) and the
+    // embedding tables kept in bf16: a BF16 file's mapped in place, an F32 file's rounded at load.
+    dmin::LoadOptions bf16;
+    dmin::set_precision(bf16, "bf16-dnn");
+    bf16.bf16_tables = true;
+    bf16.map_tables_larger_than = 0;
+    dmin_fuzz::accepted("load(bf16-dnn)", [&] {
+        const auto m = dmin::load(file.path(), bf16);
+        if (dmin_fuzz::scorer_floats(m.spec()) > 3e7) return;
+        if (!m.reference_json().empty()) (void)dmin::self_test(m);
         exercise(m);
     });
     return 0;

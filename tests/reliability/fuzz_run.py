@@ -63,7 +63,7 @@ def make_seeds(target, seeds, fixtures, data_dir, models):
             doc = json.load(open(f))
             write(seeds, os.path.basename(os.path.dirname(f)) + ".inputs.json",
                   json.dumps({"samples": doc["samples"][:3]}))
-    elif target == "scorer":
+    elif target in ("scorer", "isa"):  # bytes decoded by tests/fuzz/scorer_input.hpp
         rng = random.Random(20240601)
         for i in range(24):
             n = rng.choice([16, 64, 256, 1024, 4096])
@@ -74,7 +74,7 @@ def make_seeds(target, seeds, fixtures, data_dir, models):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fuzzer", required=True)
-    ap.add_argument("--target", required=True, choices=["load", "spec", "request", "scorer"])
+    ap.add_argument("--target", required=True, choices=["load", "spec", "request", "scorer", "isa"])
     ap.add_argument("--source", required=True, help="tests/fuzz")
     ap.add_argument("--fixtures", required=True, help="DMIN_TEST_WORK (random/, fuxictr/)")
     ap.add_argument("--data", required=True, help="tests/data")
@@ -96,15 +96,19 @@ def main():
     committed = os.path.join(args.source, "corpus", t)
     if os.path.isdir(committed) and os.listdir(committed):
         dirs.append(committed)
+    scorer_corpus = os.path.join(args.source, "corpus", "scorer")
+    if t == "isa" and os.path.isdir(scorer_corpus):  # the scorer's input format (scorer_input.hpp) seeds it too
+        dirs.append(scorer_corpus)
     # tests/fuzz/regressions is replayed by its own tests (reliability.fuzz_regression.*), not seeded here:
     # a reproducer of a still-open bug would stop every run at startup.
     before = set(os.listdir(artifacts))
     cmd = [args.fuzzer, "-max_total_time=%d" % args.seconds, "-timeout=30", "-rss_limit_mb=%d" % args.rss_limit_mb,
            "-print_final_stats=1", "-artifact_prefix=" + artifacts]
-    dict_path = os.path.join(args.source, "%s.dict" % ("scorer" if t == "scorer" else "json"))
-    if t != "scorer" and os.path.exists(dict_path):
+    binary = t in ("scorer", "isa")  # the scorer input format: bytes, not JSON
+    dict_path = os.path.join(args.source, "json.dict")
+    if not binary and os.path.exists(dict_path):
         cmd.append("-dict=" + dict_path)
-    if t == "scorer":
+    if binary:
         cmd += ["-max_len=4096", "-len_control=0"]
     if t in ("spec", "request"):
         cmd += ["-max_len=16384"]
