@@ -64,7 +64,8 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
 
 NS_DEFAULT = (1, 16, 128, 1024)
 ENGINES = ("dmin", "onnxruntime", "torchscript", "eager")
-LABEL = OrderedDict([("dmin", "dmin (1 thread)"), ("dmin_t2", "dmin (2 threads)"), ("onnxruntime", "ONNX Runtime"),
+LABEL = OrderedDict([("dmin", "dmin (1 thread)"), ("dmin_t2", "dmin (2 threads)"), ("dmin_bf16", "dmin bf16 (1 thread)"),
+                     ("onnxruntime", "ONNX Runtime"),
                      ("torchscript", "TorchScript"), ("eager", "PyTorch eager")])
 TOL = 1e-5
 
@@ -308,9 +309,9 @@ def run_json(cmd, timeout=600):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def dmin_bench(build, model, n, threads, seconds):
+def dmin_bench(build, model, n, threads, seconds, precision="float32"):
     return run_json([os.path.join(build, "dmin"), "bench", model, "--candidates", str(n), "--threads", str(threads),
-                     "--seconds", "%g" % seconds])
+                     "--seconds", "%g" % seconds, "--precision", precision])
 
 
 def dmin_cpu(build, models_dir, shape, n, seconds):
@@ -604,10 +605,17 @@ def main(argv=None):
                 # The one-core FMA peak just before each 1-thread dmin measurement: this host's clock drifts by
                 # several percent within minutes, and dmin's compute-bound time drifts with it, so each dmin
                 # median is set against the peak of its own moment (see the report's peak line).
-                slot.setdefault("peak", []).append(run_json([fma, "--seconds", "0.2"])["peak_gflops"])
+                pk = run_json([fma, "--seconds", "0.2"])
+                slot.setdefault("peak", []).append(pk["peak_gflops"])
                 js = dmin_bench(build, paths[s]["model"], n, 1, dmin_seconds)
                 slot.setdefault("dmin", []).append(js["request_us"]["median"])
                 slot.setdefault("dmin_p99", []).append(js["request_us"]["p99"])
+                # bf16 precision (its own floor: the same FLOPs at the vdpbf16ps peak of the same moment), where
+                # the CPU has AVX512_BF16; elsewhere bf16 only widens in registers and has no peak of its own.
+                if pk.get("bf16_gflops"):
+                    slot.setdefault("peak_bf16", []).append(pk["bf16_gflops"])
+                    jb = dmin_bench(build, paths[s]["model"], n, 1, dmin_seconds, precision="bf16")
+                    slot.setdefault("dmin_bf16", []).append(jb["request_us"]["median"])
                 if n > 1:
                     js2 = dmin_bench(build, paths[s]["model"], n, 2, dmin_seconds)
                     slot.setdefault("dmin_t2", []).append(js2["request_us"]["median"])
@@ -655,9 +663,10 @@ def main(argv=None):
     results["peak"] = {"one_core": [peak1, peak1b], "two_cores": peak2, "adjacent_gflops": adjacent, "peak_gflops": peak,
                        "peak_gflops_max": peak_max, "peak_gflops_2t": peak_2t}
 
-    def paired(s, n, flops):
-        """dmin's per-round 1-thread medians as multiples of the floor at the peak measured just before each."""
-        return [t / n / (flops / (pk * 1e3)) for t, pk in zip(timing[s][n].get("dmin") or [], timing[s][n].get("peak") or [])]
+    def paired(s, n, flops, engine="dmin", peaks="peak"):
+        """dmin's per-round 1-thread medians as multiples of the floor at the peak measured just before each (bf16:
+        engine dmin_bf16 against peaks peak_bf16)."""
+        return [t / n / (flops / (pk * 1e3)) for t, pk in zip(timing[s][n].get(engine) or [], timing[s][n].get(peaks) or [])]
 
     # 6. report
     out = []
@@ -697,7 +706,7 @@ def main(argv=None):
         floor_c = fl["per_candidate"] / (peak * 1e3)               # µs per candidate
         floor_req1 = (fl["user"] + fl["per_candidate"]) / (peak * 1e3)
         per = OrderedDict()
-        for e in ("dmin", "dmin_t2", "onnxruntime", "torchscript", "eager"):
+        for e in ("dmin", "dmin_t2", "dmin_bf16", "onnxruntime", "torchscript", "eager"):
             row = OrderedDict()
             for n in ns:
                 v = timing[s][n].get(e)
@@ -739,6 +748,8 @@ def main(argv=None):
                     cells.append("—")
                 elif e == "dmin_t2":
                     cells.append("%.2f×" % (d / row[n]))
+                elif e == "dmin_bf16":  # as a fraction of float32's time, the issue's measure
+                    cells.append("%.2f× the time" % (row[n] / d))
                 else:
                     cells.append("%.1f×" % (row[n] / d))
             P("| %s | %s |" % (LABEL[e], " | ".join(cells)))
@@ -750,11 +761,18 @@ def main(argv=None):
         P(sep)
         for e, row in per.items():
             fc = fl["per_candidate"] / (peak_2t * 1e3) if e == "dmin_t2" else floor_c
-            if e == "dmin":  # each round against its own adjacent peak
-                P("| %s | %s |" % (LABEL[e], " | ".join("%.2f×" % median(paired(s, n, fl["per_candidate"])) if row[n] else "—"
+            if e in ("dmin", "dmin_bf16"):  # each round against its own adjacent peak (bf16: the vdpbf16ps one)
+                args_ = (e, "peak_bf16") if e == "dmin_bf16" else (e, "peak")
+                P("| %s | %s |" % (LABEL[e], " | ".join("%.2f×" % median(paired(s, n, fl["per_candidate"], *args_)) if row[n] else "—"
                                                         for n in ns)))
             else:
                 P("| %s | %s |" % (LABEL[e], " | ".join("%.2f×" % (row[n] / fc) if row[n] else "—" for n in ns)))
+        if "dmin_bf16" in per:
+            bf = [p for n in ns for p in timing[s][n].get("peak_bf16", [])]
+            P("")
+            P("dmin bf16's floor: the same per-candidate FLOPs at the vdpbf16ps peak (fma_peak, 2 FLOP per product pair), "
+              "median %.1f GFLOP/s measured just before each bf16 measurement: %.3g µs per candidate.\n"
+              % (median(bf), fl["per_candidate"] / (median(bf) * 1e3)))
         P("")
         if cpu.get("dmin"):
             P("Per-candidate CPU time, µs (CPU time of the computing thread / N; immune to being preempted by other "
@@ -846,6 +864,11 @@ def main(argv=None):
             x, text = multiple(s, 1, fl["user"] + fl["per_candidate"], fr)
             target("%s, N=1 request ≤ 1.5× (user + 1 candidate FLOPs)/peak" % s,
                    "%.1f µs vs floor %.2f µs = %s" % (per["dmin"][1], fr, text), x <= 1.5)
+        if 1024 in ns and "dmin_bf16" in per and s in ("paper", "large") and per["dmin_bf16"].get(1024):
+            r = per["dmin_bf16"][1024] / per["dmin"][1024]
+            xb = median(paired(s, 1024, summary[s]["flops"]["per_candidate"], "dmin_bf16", "peak_bf16"))
+            target("%s, N=1024: bf16 per candidate ≤ 0.6× float32 (issue 20)" % s,
+                   "%.2f× (bf16 at %.2f× its floor)" % (r, xb), r <= 0.6)
         if 1024 in ns and "dmin_t2" in per:
             sc = per["dmin"][1024] / per["dmin_t2"][1024]
             target("%s, 2 threads ≥ 1.8× 1-thread throughput at N=1024" % s,
