@@ -9,10 +9,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "../examples/random_request.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -41,43 +41,6 @@ std::vector<std::string> runnable_backends() {
 std::string fuxictr_model(const std::string& name) { return dmin_test::work_dir() + "/fuxictr/" + name + ".safetensors"; }
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
-
-/// A random user and n random candidates for model m (ids in range, sequences 70% full).
-struct Request {
-    dmin::Sample user;
-    std::vector<std::int64_t> ids;
-    std::vector<float> values;
-    std::size_t n, ni, nv;
-
-    Request(const dmin::dispatch::Model& m, std::size_t count, unsigned seed) : user(m), n(count) {
-        std::mt19937 rng(seed);
-        auto id = [&](const dmin::FeatureSpec& f) { return std::uniform_int_distribution<std::int64_t>(1, f.vocab_size - 1)(rng); };
-        std::uniform_real_distribution<float> val(-2, 2);
-        ni = static_cast<std::size_t>(std::max(1, m.num_candidate_ids()));
-        nv = static_cast<std::size_t>(std::max(1, m.num_candidate_values()));
-        ids.assign(n * ni, 0);
-        values.assign(n * nv, 0);
-        for (std::size_t f = 0; f < m.spec().features.size(); ++f) {
-            const auto& x = m.spec().features[f];
-            const auto at = static_cast<std::size_t>(m.slot(static_cast<int>(f)).cand_offset);
-            if (x.role == dmin::Role::candidate) {
-                for (std::size_t c = 0; c < n; ++c) {
-                    if (x.type == dmin::FeatureType::numeric) values[c * nv + at] = val(rng);
-                    else ids[c * ni + at] = id(x);
-                }
-            } else if (x.type == dmin::FeatureType::numeric) {
-                user.set_value(x.name, val(rng));
-            } else if (x.type == dmin::FeatureType::categorical) {
-                user.set(x.name, id(x));
-            } else {
-                user.set(x.name, std::vector<std::int64_t>(static_cast<std::size_t>(x.max_len) * 7 / 10, id(x)));
-            }
-        }
-    }
-    dmin::Candidates candidates(std::size_t first, std::size_t count) const {
-        return {count, ids.data() + first * ni, ni, values.data() + first * nv, nv};
-    }
-};
 
 }  // namespace
 
@@ -149,13 +112,14 @@ TEST_CASE("dispatch: every backend this CPU runs, batch against one by one and a
         for (const auto& isa : runnable) {
             const auto m = dmin::dispatch::load(fuxictr_model(name), {}, isa);
             REQUIRE(std::string(m.isa()) == isa);
-            const Request req(m, 53, 7);  // > 3 lane groups of 16, and a ragged tail
+            const auto req = example::random_request(m, 53, 0.7, 7);  // > 3 lane groups of 16, and a ragged tail
+            const std::size_t n = req.candidates.count;
             dmin::dispatch::Scorer s(m);
             s.set_user(req.user.view());
-            std::vector<float> batch(req.n), one(req.n);
-            s.score(req.candidates(0, req.n), batch.data());
-            for (std::size_t c = 0; c < req.n; ++c) s.score(req.candidates(c, 1), &one[c]);
-            for (std::size_t c = 0; c < req.n; ++c) {
+            std::vector<float> batch(n), one(n);
+            s.score(req.candidates.view(), batch.data());
+            for (std::size_t c = 0; c < n; ++c) s.score(req.candidates.slice(c, 1), &one[c]);
+            for (std::size_t c = 0; c < n; ++c) {
                 INFO(name << " on " << isa << ", candidate " << c << ": batch " << batch[c] << ", alone " << one[c]);
                 REQUIRE(same_bits(batch[c], one[c]));  // a score does not depend on its batch
             }
@@ -177,12 +141,12 @@ TEST_CASE("dispatch: explain and the stored reference pair on the chosen backend
     const auto r = dmin::dispatch::replay_reference(m);
     CHECK(r.passed);
     CHECK(r.samples > 0);
-    const Request req(m, 3, 11);
+    const auto req = example::random_request(m, 3, 0.7, 11);
     dmin::dispatch::Scorer s(m);
     s.set_user(req.user.view());
-    std::vector<float> p(req.n);
-    s.score(req.candidates(0, req.n), p.data());
-    const auto why = s.explain(req.candidates(0, req.n), 2);
+    std::vector<float> p(3);
+    s.score(req.candidates.view(), p.data());
+    const auto why = s.explain(req.candidates.view(), 2);
     CHECK(std::fabs(why.probability - p[2]) <= 1e-6);
     REQUIRE(!why.heads.empty());
     double sum = 0;
