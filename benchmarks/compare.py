@@ -663,10 +663,11 @@ def main(argv=None):
     results["peak"] = {"one_core": [peak1, peak1b], "two_cores": peak2, "adjacent_gflops": adjacent, "peak_gflops": peak,
                        "peak_gflops_max": peak_max, "peak_gflops_2t": peak_2t}
 
-    def paired(s, n, flops, engine="dmin", peaks="peak"):
-        """dmin's per-round 1-thread medians as multiples of the floor at the peak measured just before each (bf16:
-        engine dmin_bf16 against peaks peak_bf16)."""
-        return [t / n / (flops / (pk * 1e3)) for t, pk in zip(timing[s][n].get(engine) or [], timing[s][n].get(peaks) or [])]
+    def paired(s, n, flops, engine="dmin"):
+        """dmin's per-round 1-thread medians as multiples of the floor at the peak measured just before each (dmin_bf16:
+        the vdpbf16ps peak)."""
+        peaks = timing[s][n].get("peak_bf16" if engine == "dmin_bf16" else "peak") or []
+        return [t / n / (flops / (pk * 1e3)) for t, pk in zip(timing[s][n].get(engine) or [], peaks)]
 
     # 6. report
     out = []
@@ -762,8 +763,7 @@ def main(argv=None):
         for e, row in per.items():
             fc = fl["per_candidate"] / (peak_2t * 1e3) if e == "dmin_t2" else floor_c
             if e in ("dmin", "dmin_bf16"):  # each round against its own adjacent peak (bf16: the vdpbf16ps one)
-                args_ = (e, "peak_bf16") if e == "dmin_bf16" else (e, "peak")
-                P("| %s | %s |" % (LABEL[e], " | ".join("%.2f×" % median(paired(s, n, fl["per_candidate"], *args_)) if row[n] else "—"
+                P("| %s | %s |" % (LABEL[e], " | ".join("%.2f×" % median(paired(s, n, fl["per_candidate"], e)) if row[n] else "—"
                                                         for n in ns)))
             else:
                 P("| %s | %s |" % (LABEL[e], " | ".join("%.2f×" % (row[n] / fc) if row[n] else "—" for n in ns)))
@@ -866,7 +866,7 @@ def main(argv=None):
                    "%.1f µs vs floor %.2f µs = %s" % (per["dmin"][1], fr, text), x <= 1.5)
         if 1024 in ns and "dmin_bf16" in per and s in ("paper", "large") and per["dmin_bf16"].get(1024):
             r = per["dmin_bf16"][1024] / per["dmin"][1024]
-            xb = median(paired(s, 1024, summary[s]["flops"]["per_candidate"], "dmin_bf16", "peak_bf16"))
+            xb = median(paired(s, 1024, summary[s]["flops"]["per_candidate"], "dmin_bf16"))
             target("%s, N=1024: bf16 per candidate ≤ 0.6× float32 (issue 20)" % s,
                    "%.2f× (bf16 at %.2f× its floor)" % (r, xb), r <= 0.6)
         if 1024 in ns and "dmin_t2" in per:
