@@ -15,6 +15,7 @@
 //                                     is a persistent worker released by a spin barrier
 //   set_user/<shape>                  the candidate-independent phase alone
 //   score/<shape>/N:<N>               score(N) alone, after one set_user (the per-candidate phase)
+//   reference/<shape>/N:16            score_reference(16) alone: the Eigen oracle, for comparison
 //   phases/<shape>/N:1[/syscall]      set_user and score(1) of each request timed separately
 //                                     (counters user_p50_us, score_p50_us): against set_user/ and
 //                                     score/ alone, what each phase loses to the other's cache use;
@@ -252,8 +253,9 @@ void BM_phases(benchmark::State& st, Shape<Net>* sh, std::size_t n, bool syscall
     st.counters["score_p50_us"] = percentile(cand, 0.5);
 }
 
+/// score(n) alone after one set_user, or with `reference` score_reference (the Eigen oracle).
 template <class Net>
-void BM_score(benchmark::State& st, Shape<Net>* sh, std::size_t n) {
+void BM_score(benchmark::State& st, Shape<Net>* sh, std::size_t n, bool reference) {
     const Net& m = *sh->model;
     using Scorer = dmin::Scorer<Net>;
     const auto req = example::random_request(m, n, 1.0, 42);
@@ -263,7 +265,8 @@ void BM_score(benchmark::State& st, Shape<Net>* sh, std::size_t n) {
     std::vector<double> us;
     for (auto _ : st) {
         const auto t0 = clock_type::now();
-        sc.score(req.candidates.slice(0, n), out.data());
+        if (reference) sc.score_reference(req.candidates.slice(0, n), out.data());
+        else sc.score(req.candidates.slice(0, n), out.data());
         us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
         benchmark::DoNotOptimize(out.data());
     }
@@ -319,7 +322,8 @@ void register_shape(Shape<Net>* sh, const std::string& label) {
         }
     benchmark::RegisterBenchmark(("set_user/" + label).c_str(), BM_set_user<Net>, sh)->Unit(benchmark::kMicrosecond);
     for (std::size_t n : {1, 16, 128, 1024})
-        benchmark::RegisterBenchmark(("score/" + label + "/N:" + std::to_string(n)).c_str(), BM_score<Net>, sh, n)->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("score/" + label + "/N:" + std::to_string(n)).c_str(), BM_score<Net>, sh, n, false)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("reference/" + label + "/N:16").c_str(), BM_score<Net>, sh, std::size_t{16}, true)->Unit(benchmark::kMicrosecond);
     for (bool syscall : {false, true})
         benchmark::RegisterBenchmark(("phases/" + label + "/N:1" + (syscall ? "/syscall" : "")).c_str(), BM_phases<Net>, sh, std::size_t{1},
                                      syscall)

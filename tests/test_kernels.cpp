@@ -55,6 +55,49 @@ TEST_CASE("gemm matches the reference on every tail shape", "[kernels]") {
                 }
 }
 
+namespace {
+/// gemm and gemm_tn with M, N, K as template arguments (each of them, and all three) against the same
+/// products with runtime sizes: the bits must be equal, and nothing past N columns written.
+template <int M, int N, int K>
+void fixed_sizes_same_bits(std::mt19937& rng) {
+    std::uniform_real_distribution<float> u(-1, 1);
+    const int lda = K + 3, ldb = N + 1, ldc = N + 5, ldat = M + 2;
+    std::vector<float> A(static_cast<size_t>(M * lda + 32)), At(static_cast<size_t>(K * ldat + 32)), B(static_cast<size_t>(K * ldb + 32)),
+        bias(static_cast<size_t>(std::max(M, N) + 32)), C0(static_cast<size_t>(M * ldc + 32));
+    for (auto* v : {&A, &At, &B, &bias, &C0})
+        for (auto& x : *v) x = u(rng);
+    for (Init init : {Init::zero, Init::bias, Init::row_bias, Init::accumulate})
+        for (Epilogue ep : {Epilogue::none, Epilogue::relu}) {
+            INFO("M=" << M << " N=" << N << " K=" << K << " init=" << int(init) << " relu=" << int(ep));
+            auto run = [&](auto&& product) {
+                std::vector<float> C = C0;
+                product(C.data());
+                return C;
+            };
+            const auto want = run([&](float* C) { dmin::kernels::gemm(M, N, K, A.data(), lda, B.data(), ldb, C, ldc, bias.data(), init, ep); });
+            CHECK(run([&](float* C) { dmin::kernels::gemm<M, N, K>(M, N, K, A.data(), lda, B.data(), ldb, C, ldc, bias.data(), init, ep); }) == want);
+            CHECK(run([&](float* C) { dmin::kernels::gemm<dmin::Dynamic, N, K>(M, N, K, A.data(), lda, B.data(), ldb, C, ldc, bias.data(), init, ep); }) == want);
+            CHECK(run([&](float* C) { dmin::kernels::gemm<M, N, dmin::Dynamic>(M, N, K, A.data(), lda, B.data(), ldb, C, ldc, bias.data(), init, ep); }) == want);
+            const auto want_tn = run([&](float* C) { dmin::kernels::gemm_tn(M, N, K, At.data(), ldat, B.data(), ldb, C, ldc, bias.data(), init, ep); });
+            CHECK(run([&](float* C) { dmin::kernels::gemm_tn<M, N, K>(M, N, K, At.data(), ldat, B.data(), ldb, C, ldc, bias.data(), init, ep); }) == want_tn);
+        }
+}
+}  // namespace
+
+TEST_CASE("gemm with compile-time sizes has the bits of the runtime-sized product", "[kernels]") {
+    // The shapes of the small and paper models' products (L = 5, 50; D = 8, 32; hd; A1 = 80; 3D, 2D) and
+    // tails of every kind: one row, 5- and 6-row tiles, 12-row one-vector tiles, masked last vectors.
+    std::mt19937 rng(5);
+    fixed_sizes_same_bits<5, 24, 8>(rng);
+    fixed_sizes_same_bits<5, 80, 16>(rng);
+    fixed_sizes_same_bits<5, 16, 4>(rng);
+    fixed_sizes_same_bits<1, 40, 80>(rng);
+    fixed_sizes_same_bits<50, 96, 32>(rng);
+    fixed_sizes_same_bits<50, 64, 8>(rng);
+    fixed_sizes_same_bits<13, 17, 3>(rng);
+    fixed_sizes_same_bits<24, 8, 50>(rng);
+}
+
 TEST_CASE("gemm_tn (transposed left operand, per-row bias) matches the reference", "[kernels]") {
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> u(-1, 1);

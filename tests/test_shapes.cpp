@@ -1,9 +1,13 @@
-// Every test fixture scored through its compile-time shape type (the one `dmin inspect` prints) equals the
-// runtime-sized model bit for bit: both instantiations run the same layers and kernels in the same order,
-// the fixed sizes only turn loop bounds into constants.
+// Every test fixture scored through its compile-time shape type (the one `dmin inspect` prints) against the
+// runtime-sized model. The fast path is bit for bit the same: both instantiations run the same kernels in
+// the same order, the fixed sizes only turn loop bounds into constants. The reference path is held to
+// 1e-6: it is written as Eigen expressions, and Eigen orders the terms of a product of compile-time-sized
+// views differently (unrolled, other partial sums) from the same product of Dynamic ones. Its sums are
+// taken in double (nn::linear_reference), so the two orders rarely round to different floats.
 #include "catch.hpp"
 
 #include <cstring>
+#include <iomanip>
 #include <random>
 
 #include "../examples/random_request.hpp"
@@ -12,7 +16,8 @@
 namespace {
 
 /// Scores random requests (every fill level, group sizes of one candidate, a partial and a whole lane
-/// group, and several DNN blocks) with Model<Shape> and Model<>, fast and reference paths: no bit may differ.
+/// group, and several DNN blocks) with Model<Shape> and Model<>: the fast paths' bits equal, the reference
+/// paths within 1e-6.
 template <class Shape>
 void same_as_runtime(const std::string& path, const char* type_text) {
     INFO(path);
@@ -36,13 +41,13 @@ void same_as_runtime(const std::string& path, const char* type_text) {
             sf.score_reference(rows.view(), rf.data());
             for (std::size_t c = 0; c < n; ++c) {
                 differ += std::memcmp(&pd[c], &pf[c], sizeof(float)) != 0;
-                differ += std::memcmp(&rd[c], &rf[c], sizeof(float)) != 0;
-                CHECK(std::fabs(pd[c] - pf[c]) <= 1e-6f);
+                INFO(std::setprecision(9) << "reference " << rd[c] << " fixed " << rf[c] << " fast " << pd[c]);
+                CHECK(std::fabs(rd[c] - rf[c]) <= 1e-6f);
             }
-            compared += 2 * n;
+            compared += n;
         }
     }
-    CHECK(compared == 2 * 3 * (1 + 5 + 12 + 16 + 70));
+    CHECK(compared == 3 * (1 + 5 + 12 + 16 + 70));
     CHECK(differ == 0);
 }
 
@@ -52,14 +57,14 @@ void same_as_runtime(const std::string& path, const char* type_text) {
 #define DMIN_SHAPE_CASE(dir, name, ...) \
     same_as_runtime<__VA_ARGS__>(dmin_test::work_dir() + "/" + (dir) + "/" + (name) + ".safetensors", #__VA_ARGS__)
 
-TEST_CASE("compile-time shapes: every FuxiCTR case equals the runtime-sized model bit for bit", "[shapes][fuxictr]") {
+TEST_CASE("compile-time shapes: every FuxiCTR case scores as the runtime-sized model (fast path bit for bit, reference within 1e-6)", "[shapes][fuxictr]") {
     DMIN_SHAPE_CASE("fuxictr", "tiny_seq_trained", dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>>);
     DMIN_SHAPE_CASE("fuxictr", "heads2_dice_bn", dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>>);
     DMIN_SHAPE_CASE("fuxictr", "heads4_prelu", dmin::Shape<12, 5, 4, 8, dmin::Units<64, 32, 16>, dmin::Units<48, 24>>);
     DMIN_SHAPE_CASE("fuxictr", "sum_pooling", dmin::Shape<8, 5, 2, 4, dmin::Units<80, 40>, dmin::Units<64, 32>>);
 }
 
-TEST_CASE("compile-time shapes: every random reference model equals the runtime-sized model bit for bit", "[shapes][random]") {
+TEST_CASE("compile-time shapes: every random reference model scores as the runtime-sized model (fast path bit for bit, reference within 1e-6)", "[shapes][random]") {
     for (const char* sweep : {"act_sweep_1", "act_sweep_2", "act_sweep_3", "act_sweep_4"}) {
         SECTION(sweep) { DMIN_SHAPE_CASE("random", sweep, dmin::Shape<8, 5, 2, 4, dmin::Units<12, 10, 8>, dmin::Units<24, 20, 16, 12>>); }
     }

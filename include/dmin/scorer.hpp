@@ -284,7 +284,7 @@ void Scorer<M>::score_reference(const Candidates& cands, float* out) {
     for (std::size_t c = 0; c < cands.count; ++c) {
         candidate_input(cands, c, dnn_ws_.xfull, true);
         fill_request_pieces(dnn_ws_.xfull);
-        out[c] = checked_output(Dnn::reference(m_.dnn(), dnn_ws_));
+        out[c] = checked_output(Dnn::reference<S>(m_.dnn(), dnn_ws_));
     }
 }
 

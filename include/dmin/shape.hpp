@@ -4,15 +4,17 @@
 
 #include <Eigen/Core>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 #include "dmin/error.hpp"
+#include "dmin/kernels/sizes.hpp"
 #include "dmin/spec.hpp"
 
 namespace dmin {
 
-inline constexpr int Dynamic = Eigen::Dynamic;
+static_assert(Dynamic == Eigen::Dynamic, "dmin::Dynamic is Eigen's");
 
 namespace detail {
 template <int... U>
@@ -29,6 +31,12 @@ struct Units {
     static constexpr int count = static_cast<int>(sizeof...(U));
     static constexpr int first = detail::first_unit<U...>();
     static std::vector<int> list() { return {U...}; }
+    /// Width I (I < count).
+    template <std::size_t I>
+    static constexpr int at() {
+        constexpr int u[] = {U..., Dynamic};
+        return u[I];
+    }
 };
 
 /// Widths taken from the weights file.
@@ -40,7 +48,8 @@ struct DynamicUnits {
 
 /// Sizes fixed at compile time: D = model dim of every branch, L = max_len, H = heads, P = pos_emb_dim,
 /// the attention MLP's and the DNN's hidden widths. Any of them may be dmin::Dynamic (DynamicUnits for
-/// the widths). Derived: hd = D / H, FFN = 2·D (FuxiCTR's FFN width), A1 = the attention MLP's first width.
+/// the widths). Derived: hd = D / H, FFN = 2·D (FuxiCTR's FFN width), QKV = 3·D, A1 = the attention MLP's
+/// first width.
 /// Vocabulary sizes are always runtime.
 template <int D_, int L_, int H_, int P_ = Dynamic, class AttentionUnits = DynamicUnits, class DnnUnits = DynamicUnits>
 struct Shape {
@@ -50,6 +59,7 @@ struct Shape {
     static constexpr int P = P_;
     static constexpr int hd = (D_ == Dynamic || H_ == Dynamic) ? Dynamic : D_ / H_;
     static constexpr int FFN = D_ == Dynamic ? Dynamic : 2 * D_;
+    static constexpr int QKV = D_ == Dynamic ? Dynamic : 3 * D_;  ///< Q, K and V side by side
     static constexpr int A1 = AttentionUnits::first;
     using attention_units = AttentionUnits;
     using dnn_units = DnnUnits;
@@ -101,13 +111,6 @@ inline std::string shape_type_for(const ModelSpec& spec) {
     return "dmin::Shape<" + same([](const BranchSpec& b) { return b.D; }) + ", " + same([](const BranchSpec& b) { return b.L; }) + ", " +
            std::to_string(spec.num_heads) + ", " + (spec.use_pos_emb ? std::to_string(spec.pos_emb_dim) : std::string("0")) +
            ", dmin::Units<" + detail::units_str(spec.attention_units) + ">, dmin::Units<" + detail::units_str(spec.dnn_units) + ">>";
-}
-
-/// Compile-time value if fixed, else the runtime one.
-template <int Fixed>
-constexpr int dim_or(int runtime) {
-    if constexpr (Fixed == Dynamic) return runtime;
-    else return Fixed;
 }
 
 }  // namespace dmin

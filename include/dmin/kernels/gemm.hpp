@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "dmin/kernels/simd.hpp"
+#include "dmin/kernels/sizes.hpp"
 
 // Full unrolling of the loops over a register tile's rows and vectors, requested before GCC's
 // scalar replacement of aggregates runs: without it GCC 12 keeps the accumulator array c[MR][NV] on
@@ -170,10 +171,12 @@ using SrcArg = std::conditional_t<(sizeof(Src) <= 16), Src, const Src&>;
 /// never leaves the registers; otherwise the last vector holds ncols − (NV−1)·W columns.
 /// Out of line on purpose (DMIN_KERNEL_NOINLINE): inlined into gemm_strided's dispatch, GCC 12
 /// sometimes kept the accumulator tile in memory (a load and a store per FMA; 4x slower for 6x1 tiles).
-template <int MR, int NV, bool Full, class Src, class Ops = F32Ops, class E = typename Ops::elem>
-DMIN_KERNEL_NOINLINE void gemm_block(int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb, float* C,
+/// KC: K when fixed at compile time (the k loop then has a constant trip count), else Dynamic.
+template <int MR, int NV, bool Full, class Src, class Ops = F32Ops, int KC = Dynamic, class E = typename Ops::elem>
+DMIN_KERNEL_NOINLINE void gemm_block(int Kr, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb, float* C,
                        int ldc, int ncols, SrcArg<Src> src, Epilogue ep) {
     constexpr int W = vfloat::size;
+    const int K = dim_or<KC>(Kr);
     const int last = Full ? W : ncols - (NV - 1) * W;  // valid columns of the last vector
     vfloat c[MR][NV];
     src.template load<MR, NV, Full>(c, C, ldc, last);
@@ -235,7 +238,7 @@ constexpr int chunk_vectors(int MR, int nvec) {
 
 /// Columns [n, n + cols) of MR rows of C with a tile of `take` vectors (cols ≤ take·W).
 /// `src` is at the chunk's first row.
-template <int MR, class Src, class Ops = F32Ops, class E = typename Ops::elem>
+template <int MR, class Src, class Ops = F32Ops, int KC = Dynamic, class E = typename Ops::elem>
 inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B,
                        int ldb, float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
@@ -243,8 +246,8 @@ inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdif
     const bool full = cols == take * W;
     auto run = [&](auto nv_tag) {
         constexpr int NV = decltype(nv_tag)::value;
-        if (Src::whole_vectors || full) gemm_block<MR, NV, true, Src, Ops>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
-        else if constexpr (!Src::whole_vectors) gemm_block<MR, NV, false, Src, Ops>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
+        if (Src::whole_vectors || full) gemm_block<MR, NV, true, Src, Ops, KC>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
+        else if constexpr (!Src::whole_vectors) gemm_block<MR, NV, false, Src, Ops, KC>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
     };
     switch (take) {
         case 1: run(std::integral_constant<int, 1>{}); break;
@@ -267,15 +270,15 @@ inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdif
 }
 
 /// Rows [0, rows) (rows < 6) of one column chunk, with the tile height that fits exactly.
-template <class Src, class Ops = F32Ops, class E = typename Ops::elem>
+template <class Src, class Ops = F32Ops, int KC = Dynamic, class E = typename Ops::elem>
 inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks,
                            const E* B, int ldb, float* C, int ldc, Src src, Epilogue ep) {
     switch (rows) {
-        case 1: gemm_chunk<1, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 2: gemm_chunk<2, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 3: gemm_chunk<3, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 4: gemm_chunk<4, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 5: gemm_chunk<5, Src, Ops>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 1: gemm_chunk<1, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 2: gemm_chunk<2, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 3: gemm_chunk<3, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 4: gemm_chunk<4, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 5: gemm_chunk<5, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
         default: break;
     }
 }
@@ -295,10 +298,13 @@ constexpr int five_row_tiles(int R) {
 /// reused by every row tile from L1/L2 (a DNN layer's weights can exceed L2: large shape, 1.3–2 MB).
 /// Each C element is still one FMA chain in k order, so a row's result does not depend on M, on the
 /// chunking or on the loop order.
-template <class Src, class Ops = F32Ops, class E = typename Ops::elem>
-inline void gemm_strided(int M, int N, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb,
+/// MC, NC, KC: the sizes fixed at compile time (Dynamic: the argument), so that a fixed shape's products
+/// have constant trip counts and their chunking and tails are resolved when the function is compiled.
+template <class Src, class Ops = F32Ops, int MC = Dynamic, int NC = Dynamic, int KC = Dynamic, class E = typename Ops::elem>
+inline void gemm_strided(int Mr, int Nr, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb,
                          float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
+    const int M = dim_or<MC>(Mr), N = dim_or<NC>(Nr);
     // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32),
     // with 5-row tiles where they avoid a short tail (five_row_tiles), 5 rows × 5 zmm for a chunk of five
     // vectors (kFiveByFive); products of one or two rows use wider chunks (chunk_vectors).
@@ -313,18 +319,18 @@ inline void gemm_strided(int M, int N, int K, const E* A, std::ptrdiff_t ars, st
             for (; m + 2 * MR <= M; m += 2 * MR) {
                 const Src at = src.at_row(m).at_col(n);
                 float* c = C + static_cast<std::ptrdiff_t>(m) * ldc + n;
-                if (Src::whole_vectors || full) gemm_block<2 * MR, 1, true, Src, Ops>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
-                else if constexpr (!Src::whole_vectors) gemm_block<2 * MR, 1, false, Src, Ops>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
+                if (Src::whole_vectors || full) gemm_block<2 * MR, 1, true, Src, Ops, KC>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
+                else if constexpr (!Src::whole_vectors) gemm_block<2 * MR, 1, false, Src, Ops, KC>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
             }
         }
         const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);  // 5 × 5 tiles: 5 rows only
         for (; m + MR <= M - 5 * fives; m += MR)
-            gemm_chunk<MR, Src, Ops>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+            gemm_chunk<MR, Src, Ops, KC>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                            src.at_row(m), ep);
         for (int f = 0; f < fives; ++f, m += 5)
-            gemm_chunk<5, Src, Ops>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+            gemm_chunk<5, Src, Ops, KC>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                           src.at_row(m), ep);
-        gemm_tail_rows<Src, Ops>(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+        gemm_tail_rows<Src, Ops, KC>(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                        src.at_row(m), ep);
         n += take * W;
         nvec -= take;
@@ -350,18 +356,24 @@ inline OuterInit outer_init(const OuterSum& s) {
 /// the existing C. Epilogue::relu stores max(C, 0) (the fused activation of a Linear followed by ReLU).
 /// Preconditions: every row of B, and bias, is readable up to N rounded up to the vector width
 /// (dmin's arenas guarantee kReadSlack floats after every buffer); only N columns of C are written.
+/// M, N, K fixed at compile time (template arguments other than Dynamic) take the place of the runtime
+/// ones, which must then equal them.
+template <int MC = Dynamic, int NC = Dynamic, int KC = Dynamic>
 inline void gemm(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
                  const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
-    detail::gemm_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
+    assert(dim_or<MC>(M) == M && dim_or<NC>(N) == N && dim_or<KC>(K) == K);
+    detail::gemm_strided<detail::BiasInit, detail::F32Ops, MC, NC, KC>(M, N, K, A, lda, 1, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
 }
 
 /// C[M×N] = At^T·B + init where At is stored [K×M] row-major (leading dimension ldat): the product
 /// with a transposed left operand. dmin stores Linear weights as W^T [in, out], so on feature-major
 /// activations (rows = features, columns = positions × candidates) a layer is
 /// gemm_tn(out, cols, in, wt, out, X, ldx, Y, ldy, b, Init::row_bias).
+template <int MC = Dynamic, int NC = Dynamic, int KC = Dynamic>
 inline void gemm_tn(int M, int N, int K, const float* At, int ldat, const float* B, int ldb, float* C, int ldc,
                     const float* bias = nullptr, Init init = Init::zero, Epilogue ep = Epilogue::none) {
-    detail::gemm_strided(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
+    assert(dim_or<MC>(M) == M && dim_or<NC>(N) == N && dim_or<KC>(K) == K);
+    detail::gemm_strided<detail::BiasInit, detail::F32Ops, MC, NC, KC>(M, N, K, At, 1, ldat, B, ldb, C, ldc, detail::bias_init(bias, init), ep);
 }
 
 /// gemm_tn from an OuterSum's initial values: C = s + At^T·B. Each element is still one FMA chain in

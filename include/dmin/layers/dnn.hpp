@@ -13,6 +13,7 @@
 #include "dmin/layers/embedding.hpp"
 #include "dmin/nn/mlp.hpp"
 #include "dmin/nn/mlp_block.hpp"
+#include "dmin/nn/views.hpp"
 
 namespace dmin::layers {
 DMIN_ISA_NAMESPACE_BEGIN
@@ -83,6 +84,7 @@ public:
 
     struct Workspace {
         float *hu, *xfull, *y0, *y1, *logits;
+        double* acc;        ///< the reference path's double sums: [ld]
         std::uint32_t* xp;  ///< bf16 pairs of a block's layer input: [kBlock][bf16_pairs(ld)]
         int ld = 1;  ///< row length of y0, y1
         template <class A>
@@ -93,6 +95,7 @@ public:
             y0 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
             y1 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
             logits = a.take(kBlock);
+            acc = reinterpret_cast<double*>(a.take(2 * static_cast<std::size_t>(ld)));  // 64-byte aligned, room for doubles
             xp = reinterpret_cast<std::uint32_t*>(a.take(std::size_t{kBlock} * static_cast<std::size_t>(kernels::bf16_pairs(ld))));
         }
     };
@@ -139,13 +142,16 @@ public:
         std::copy(r, r + nb, logits);
     }
 
-    /// The whole DNN on one full permuted input row (ws.xfull), the first layer at full width: the oracle
-    /// of the request/candidate split.
+    /// The whole DNN on one full permuted input row (ws.xfull), the first layer at full width, as Eigen
+    /// expressions over views sized by the shape's DNN widths (S::dnn_units): the oracle of the
+    /// request/candidate split.
+    template <class S>
     static float reference(const DnnWeights& w, Workspace& ws) {
-        const nn::Linear& first = w.first();
-        const auto ep = w.mlp.hidden.empty() ? kernels::Epilogue::none : w.mlp.hidden[0].epilogue();
-        first.forward(1, ws.xfull, first.in, ws.y0, ws.ld, ep);
-        return tail(w, 1, ws, nullptr)[0];
+        const int in = w.first().in;
+        float* const bufs[2] = {ws.y0, ws.y1};
+        float logit = 0;
+        nn::mlp_reference_from<1, typename S::dnn_units, 0, Dynamic>(w.mlp, nn::view<1, Dynamic>(ws.xfull, 1, in, in), bufs, ws.ld, &logit, ws.acc);
+        return logit;
     }
 
     /// The model's output for one logit: the probability (binary task) or the logit itself (regression).

@@ -73,12 +73,12 @@ public:
     static void forward(const InterestHeadsWeights& w, const BranchDims& d, const float* r, float* z,
                         typename SelfAttention<S>::Workspace& att, Workspace& ws) {
         const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), H = dim_or<S::H>(d.H), hd = dim_or<S::hd>(d.hd);
-        w.qkv.forward(L, r, D, att.qkv, 3 * D);
+        w.qkv.forward<S::L, S::D, S::QKV>(L, r, D, att.qkv, 3 * D);
         SelfAttention<S>::transpose_q(d, att);
         for (int h = 0; h < H; ++h) {
             SelfAttention<S>::head(d, att, h, Mask::replace, ws.o, hd);
             const auto& hw = w.heads[static_cast<std::size_t>(h)];
-            block_tail<S>(hw.w_o, hd, r, hw.ln_gamma, hw.ln_beta, hw.ffn1, hw.ffn2, L, D, ws, z + static_cast<std::ptrdiff_t>(h) * L * D);
+            block_tail<S, S::hd>(hw.w_o, hd, r, hw.ln_gamma, hw.ln_beta, hw.ffn1, hw.ffn2, L, D, ws, z + static_cast<std::ptrdiff_t>(h) * L * D);
         }
     }
 };

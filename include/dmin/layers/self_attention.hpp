@@ -19,6 +19,12 @@
 namespace dmin::layers {
 DMIN_ISA_NAMESPACE_BEGIN
 
+/// L rounded up to whole vectors (Dynamic stays Dynamic): BranchDims::Lq at compile time.
+constexpr int Lq_of(int L) {
+    constexpr int W = kernels::vfloat::size;
+    return L == Dynamic ? Dynamic : (L + W - 1) / W * W;
+}
+
 /// The runtime sizes of one branch (a compile-time shape fixes some of them: dim_or<S::X>).
 struct BranchDims {
     int L = 0, D = 0, H = 0, hd = 0, P = 0, A1 = 0;
@@ -69,7 +75,7 @@ public:
     /// past L: zero columns of Q_h^T, never read), so that every store is a whole vector: masked stores
     /// are not forwarded to the loads that follow them.
     static void head(const BranchDims& d, Workspace& ws, int h, Mask mask, float* out, int ldo) {
-        const int L = dim_or<S::L>(d.L), Lq = d.Lq(), D = dim_or<S::D>(d.D), hd = dim_or<S::hd>(d.hd);
+        const int L = dim_or<S::L>(d.L), Lq = dim_or<Lq_of(S::L)>(d.Lq()), D = dim_or<S::D>(d.D), hd = dim_or<S::hd>(d.hd);
         const float* qt = ws.qt + static_cast<std::ptrdiff_t>(h) * hd * Lq;
         const bool causal = mask != Mask::refiner_additive;  // keys after the query are never allowed
         const float* kh = ws.qkv + D + h * hd;
@@ -80,7 +86,7 @@ public:
                 kernels::gemm(std::min(W, L - k0), Lq - k0, hd, kh + static_cast<std::ptrdiff_t>(k0) * 3 * D, 3 * D, qt + k0, Lq,
                               ws.logits + static_cast<std::ptrdiff_t>(k0) * Lq + k0, Lq);
         else
-            kernels::gemm(L, Lq, hd, kh, 3 * D, qt, Lq, ws.logits, Lq);
+            kernels::gemm<S::L, Lq_of(S::L), S::hd>(L, Lq, hd, kh, 3 * D, qt, Lq, ws.logits, Lq);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         // Refiner (additive): blocked logits stay in the softmax, raised by 1. Excluded (−inf) or replaced
         // by −1e9: either way a blocked position's weight is exactly 0 (the diagonal is always allowed, and
@@ -88,7 +94,7 @@ public:
         // −1e9 + 100. The weights stay unnormalised; P·V's row for query q is scaled by 1/Σe (ws.inv).
         if (!causal) {
             kernels::softmax_columns(ws.logits, L, Lq, Lq, scale, ws.pad, kernels::Blocked::plus_one, false, ws.inv);
-            kernels::gemm_tn(L, hd, L, ws.logits, Lq, vh, 3 * D, out, ldo, ws.inv, kernels::Init::row_scale);
+            kernels::gemm_tn<S::L, S::hd, S::L>(L, hd, L, ws.logits, Lq, vh, 3 * D, out, ldo, ws.inv, kernels::Init::row_scale);
             return;
         }
         kernels::softmax_columns(ws.logits, L, Lq, Lq, scale, ws.pad, kernels::Blocked::excluded, true, ws.inv);
@@ -113,13 +119,14 @@ struct BlockWorkspace {
 
 /// An attention block's tail on L rows of width D: x = LayerNorm(residual + proj(o)) (o: the heads'
 /// output, rows ldo apart), then out = FFN(x) + x with the FFN's ReLU fused into its first product.
-template <class S>
+/// ProjIn: proj's input width when fixed (D for the refiner's out_proj, hd for an interest head's W_o).
+template <class S, int ProjIn>
 void block_tail(const nn::Linear& proj, int ldo, const float* residual, const float* gamma, const float* beta, const nn::Linear& ffn1,
                 const nn::Linear& ffn2, int L, int D, BlockWorkspace& ws, float* out) {
-    proj.forward(L, ws.o, ldo, ws.s, D);
+    proj.forward<S::L, ProjIn, S::D>(L, ws.o, ldo, ws.s, D);
     kernels::residual_layer_norm_rows(ws.s, D, residual, D, L, D, gamma, beta);
-    ffn1.forward(L, ws.s, D, ws.hid, 2 * D, kernels::Epilogue::relu);
-    ffn2.forward(L, ws.hid, 2 * D, out, D);
+    ffn1.forward<S::L, S::D, S::FFN>(L, ws.s, D, ws.hid, 2 * D, kernels::Epilogue::relu);
+    ffn2.forward<S::L, S::FFN, S::D>(L, ws.hid, 2 * D, out, D);
     nn::add_rows<S::D>(out, D, ws.s, D, L, D);
 }
 
@@ -174,10 +181,10 @@ public:
     static void forward(const RefinerWeights& w, const BranchDims& d, Mask mask, const float* s0, float* r,
                         typename SelfAttention<S>::Workspace& att, Workspace& ws) {
         const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), H = dim_or<S::H>(d.H), hd = dim_or<S::hd>(d.hd);
-        w.in_proj.forward(L, s0, D, att.qkv, 3 * D);
+        w.in_proj.forward<S::L, S::D, S::QKV>(L, s0, D, att.qkv, 3 * D);
         SelfAttention<S>::transpose_q(d, att);
         for (int h = 0; h < H; ++h) SelfAttention<S>::head(d, att, h, mask, ws.o + h * hd, D);
-        block_tail<S>(w.out_proj, D, s0, w.ln_gamma, w.ln_beta, w.ffn1, w.ffn2, L, D, ws, r);
+        block_tail<S, S::D>(w.out_proj, D, s0, w.ln_gamma, w.ln_beta, w.ffn1, w.ffn2, L, D, ws, r);
     }
 };
 

@@ -14,6 +14,7 @@
 #include "dmin/kernels/rowops.hpp"
 #include "dmin/layers/self_attention.hpp"
 #include "dmin/nn/mlp_block.hpp"
+#include "dmin/nn/views.hpp"
 
 namespace dmin::layers {
 DMIN_ISA_NAMESPACE_BEGIN
@@ -64,6 +65,7 @@ struct TargetAttentionWorkspace {
     std::vector<int> valid;      ///< their indices, ascending
     float *t, *tu, *a0, *w, *interest;       ///< one candidate: [D], [D], [A1], [H][L], [H][D]
     float *q_in, *q, *feat;                  ///< the reference path: [L][D+P], [L][D], [L][4D]
+    double* acc;                             ///< the reference path's double sums: [max(D, att_w)]
     float *tile_x, *tile_a, *tile_b, *tile_e;  ///< one candidate's MLP rows: [L][D], [L][att_w]², [L]
     float *lane_t, *lane_u, *lane_i, *lane_a0, *lane_e, *lane_x;  ///< lanes: [D|D|D|A1|L][lanes], [D][chunk]
     float* lane_h[2];                                             ///< lanes: [att_w][chunk] each
@@ -79,6 +81,7 @@ struct TargetAttentionWorkspace {
         g = a.take(H * L * A1); zv = a.take(H * L * D); zmean = a.take(H * D); xu = a.take(L * 2 * D);
         t = a.take(D); tu = a.take(D); a0 = a.take(A1); w = a.take(H * L); interest = a.take(H * D);
         q_in = a.take(L * (D + P)); q = a.take(L * D); feat = a.take(L * 4 * D);
+        acc = reinterpret_cast<double*>(a.take(2 * std::max(D, aw)));  // 64-byte aligned, room for doubles
         tile_x = a.take(L * D); tile_a = a.take(L * aw); tile_b = a.take(L * aw); tile_e = a.take(L);
         lane_t = a.take(D * lanes); lane_u = a.take(D * lanes); lane_i = a.take(D * lanes); lane_a0 = a.take(A1 * lanes);
         lane_e = a.take(L * lanes); lane_x = a.take(D * chunk);
@@ -188,7 +191,7 @@ public:
         std::fill(w, w + L, 0.0f);
         for (int v = 0; v < nv; ++v) w[ws.valid[static_cast<std::size_t>(v)]] = ws.tile_e[v];
         const float* zv = ws.zp + static_cast<std::ptrdiff_t>(h) * L * D;
-        kernels::gemm(1, D, nv, ws.tile_e, nv, zv, D, I, D);  // I = Σ_v e_v · z_v
+        kernels::gemm<1, S::D, Dynamic>(1, D, nv, ws.tile_e, nv, zv, D, I, D);  // I = Σ_v e_v · z_v
     }
 
     /// Head h's interests for n candidates at once, feature-major with one candidate per SIMD lane: the
@@ -205,43 +208,42 @@ public:
         }
         const float* ut = ws.lane_t;  // u_c = W_t·t_c and a0_c = (Wa+Wc)·u_c for all lanes
         if (hw.pos_emb) {
-            kernels::gemm_tn(D, kLanes, D, hw.w_proj.wt, D, ws.lane_t, kLanes, ws.lane_u, kLanes);
+            kernels::gemm_tn<S::D, kLanes, S::D>(D, kLanes, D, hw.w_proj.wt, D, ws.lane_t, kLanes, ws.lane_u, kLanes);
             ut = ws.lane_u;
         }
-        kernels::gemm_tn(A1, kLanes, D, hw.wac, A1, ut, kLanes, ws.lane_a0, kLanes);
+        kernels::gemm_tn<S::A1, kLanes, S::D>(A1, kLanes, D, hw.wac, A1, ut, kLanes, ws.lane_a0, kLanes);
         for (int p0 = 0; p0 < nv; p0 += kChunk) lane_chunk(hw, d, ws, h, p0, ut);
         const float* zv = ws.zp + static_cast<std::ptrdiff_t>(h) * L * D;
         kernels::softmax_lanes(ws.lane_e, nv, kLanes);
-        kernels::gemm_tn(D, kLanes, nv, zv, D, ws.lane_e, kLanes, ws.lane_i, kLanes);  // I^T = Z^T·E
+        kernels::gemm_tn<S::D, kLanes, Dynamic>(D, kLanes, nv, zv, D, ws.lane_e, kLanes, ws.lane_i, kLanes);  // I^T = Z^T·E
         kernels::transpose(ws.lane_i, kLanes, D, n, x, ldx);                          // row c: candidate c's interest
     }
 
-    /// FuxiCTR's TargetAttention for the target embedding in ws.t: q_l = W_proj[t; p_l] + b, the MLP over
-    /// [q, z, q−z, q⊙z] for all L (in the rewritten form [q, z, q⊙z, 0]), −1e9 on padding (pad[l] = 1),
-    /// softmax over L, weighted sum of z. The oracle of one() and lanes(); slow.
+    /// FuxiCTR's TargetAttention for the target embedding in ws.t, as Eigen expressions over views sized
+    /// by the shape: q_l = W_proj[t; p_l] + b, the MLP over [q, z, q−z, q⊙z] for all L (in the rewritten
+    /// form: q·(Wa+Wc) + z·(Wb−Wc) + (q⊙z)·Wd), −1e9 on padding (pad[l] = 1), softmax over L, weighted
+    /// sum of z. The oracle of one() and lanes(), written for reading, not speed.
     static void reference(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws, int h, const float* zh,
                           const float* pad, float* I) {
-        const int L = d.L, D = d.D;
-        project_queries(hw, d, ws);
-        for (int l = 0; l < L; ++l) {
-            const float* q = ws.q + static_cast<std::ptrdiff_t>(l) * D;
-            const float* zl = zh + static_cast<std::ptrdiff_t>(l) * D;
-            float* f = ws.feat + static_cast<std::ptrdiff_t>(l) * 4 * D;
-            for (int e = 0; e < D; ++e) {
-                f[e] = q[e];
-                f[D + e] = zl[e];
-                f[2 * D + e] = q[e] * zl[e];
-                f[3 * D + e] = 0.0f;
-            }
-        }
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D);
+        constexpr int F = S::D == Dynamic ? Dynamic : 4 * S::D;  // the MLP's input [q, z, q⊙z, 0]
+        const auto z = nn::view<S::L, S::D>(zh, L, D, D);
+        const auto q = queries(hw, d, ws);
+        auto feat = nn::view<S::L, F>(ws.feat, L, 4 * D, 4 * D);
+        feat.leftCols(D) = q;
+        feat.middleCols(D, D) = z;
+        feat.middleCols(2 * D, D) = q.cwiseProduct(z);
+        feat.rightCols(D).setZero();
+        float* const bufs[2] = {ws.tile_a, ws.tile_b};
         float* w = ws.w + static_cast<std::ptrdiff_t>(h) * L;
-        hw.attn.forward_from(0, L, ws.feat, 4 * D, ws.tile_a, ws.tile_b, ws.att_w, w);
+        nn::mlp_reference_from<S::L, typename S::attention_units, 0, F>(hw.attn, feat, bufs, ws.att_w, w, ws.acc);
+        auto e = nn::view<1, S::L>(w, 1, L, L);
         for (int l = 0; l < L; ++l)
-            if (pad[l] != 0.0f) w[l] = -1e9f;
-        kernels::softmax(w, L);
-        std::fill(I, I + D, 0.0f);
-        for (int l = 0; l < L; ++l)
-            for (int e = 0; e < D; ++e) I[e] += w[l] * zh[static_cast<std::ptrdiff_t>(l) * D + e];
+            if (pad[l] != 0.0f) e(l) = -1e9f;
+        const double top = *std::max_element(w, w + L);  // not maxCoeff(): GCC 12 -Wmaybe-uninitialized in its AVX-512 reduction
+        const auto ex = (e.template cast<double>().array() - top).exp();
+        e = (ex / ex.sum()).matrix().template cast<float>();
+        nn::columns_reference<S::L, S::D>(e, zh, L, D, nullptr, nn::view<1, S::D>(I, 1, D, D), ws.acc);  // I = Σ_l e_l z_l
     }
 
 private:
@@ -285,7 +287,8 @@ private:
                           g + static_cast<std::ptrdiff_t>(v) * A1);
             }
         }
-        if (nv > 0) kernels::gemm(nv, A1, 2 * D, ws.xu, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
+        constexpr int D2 = S::D == Dynamic ? Dynamic : 2 * S::D;  // [z_l; k_l ⊙ z_l]: xu's width
+        if (nv > 0) kernels::gemm<Dynamic, S::A1, D2>(nv, A1, 2 * D, ws.xu, 2 * D, hw.wbcd, A1, g, A1, nullptr, kernels::Init::accumulate);
     }
 
     /// u = W_t·t (the target part of W_proj; t itself without position embeddings), a0 = u·(Wa+Wc)^T.
@@ -293,10 +296,10 @@ private:
         const int D = dim_or<S::D>(d.D), A1 = dim_or<S::A1>(d.A1);
         const float* u = ws.t;
         if (hw.pos_emb) {
-            kernels::gemm(1, D, D, ws.t, D, hw.w_proj.wt, D, ws.tu, D);
+            kernels::gemm<1, S::D, S::D>(1, D, D, ws.t, D, hw.w_proj.wt, D, ws.tu, D);
             u = ws.tu;
         }
-        kernels::gemm(1, A1, D, u, D, hw.wac, A1, ws.a0, A1);
+        kernels::gemm<1, S::A1, S::D>(1, A1, D, u, D, hw.wac, A1, ws.a0, A1);
         return u;
     }
 
@@ -321,7 +324,7 @@ private:
             kernels::gemm_bf16(nv, A1, dp, ws.tile_p, dp, hw.wd_p, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate,
                                h1.epilogue());
         } else
-            kernels::gemm(nv, A1, D, ws.tile_x, D, hw.wd, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
+            kernels::gemm<Dynamic, S::A1, S::D>(nv, A1, D, ws.tile_x, D, hw.wd, A1, ws.tile_a, ws.att_w, nullptr, kernels::Init::accumulate, h1.epilogue());
         h1.finish(nv, ws.tile_a, ws.att_w);
     }
 
@@ -378,18 +381,20 @@ private:
     }
 
     /// q_l = W_proj·[t; p_l] + b for every position (t alone without position embeddings), into ws.q.
-    static void project_queries(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws) {
-        const int L = d.L, D = d.D, P = d.P;
+    static nn::ConstView<S::L, S::D> queries(const TargetAttentionWeights& hw, const BranchDims& d, Workspace& ws) {
+        const int L = dim_or<S::L>(d.L), D = dim_or<S::D>(d.D), P = dim_or<S::P>(d.P);
+        constexpr int DP = S::D == Dynamic || S::P == Dynamic ? Dynamic : S::D + S::P;  // [t; p_l]
+        auto q = nn::view<S::L, S::D>(ws.q, L, D, D);
+        const auto t = nn::view<1, S::D>(ws.t, 1, D, D);
         if (!hw.pos_emb) {
-            for (int l = 0; l < L; ++l) std::copy(ws.t, ws.t + D, ws.q + static_cast<std::ptrdiff_t>(l) * D);
-            return;
+            q.rowwise() = t;
+        } else {
+            auto q_in = nn::view<S::L, DP>(ws.q_in, L, D + P, D + P);
+            q_in.leftCols(D).rowwise() = t;
+            q_in.rightCols(P) = nn::view<S::L, S::P>(hw.pos_emb, L, P, P);
+            nn::linear_reference<DP, S::D>(hw.w_proj, q_in, q, ws.acc);
         }
-        for (int l = 0; l < L; ++l) {
-            float* row = ws.q_in + static_cast<std::ptrdiff_t>(l) * (D + P);
-            std::copy(ws.t, ws.t + D, row);
-            std::copy(hw.pos_emb + static_cast<std::ptrdiff_t>(l) * P, hw.pos_emb + static_cast<std::ptrdiff_t>(l + 1) * P, row + D);
-        }
-        hw.w_proj.forward(L, ws.q_in, D + P, ws.q, D);
+        return nn::view<S::L, S::D>(static_cast<const float*>(ws.q), L, D, D);
     }
 };
 

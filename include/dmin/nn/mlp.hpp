@@ -35,9 +35,17 @@ struct Linear {
     const std::uint32_t* wpa = nullptr;
     int wp_in = 0;
 
-    /// Y[rows×out] = X[rows×in]·W^T + b (then the epilogue).
+    /// Y[rows×out] = X[rows×in]·W^T + b (then the epilogue). Rows, In, Out: the sizes when fixed at compile
+    /// time (a fixed shape's layers), which reach the kernel as constants; W^T must then be row-major.
+    template <int Rows = Dynamic, int In = Dynamic, int Out = Dynamic>
     void forward(int rows, const float* X, int ldx, float* Y, int ldy, kernels::Epilogue ep = kernels::Epilogue::none) const {
-        product(rows, X, ldx, 0, in, Y, ldy, b, b ? kernels::Init::bias : kernels::Init::zero, ep);
+        const auto init = b ? kernels::Init::bias : kernels::Init::zero;
+        if constexpr (Rows == Dynamic && In == Dynamic && Out == Dynamic) {
+            product(rows, X, ldx, 0, in, Y, ldy, b, init, ep);
+        } else {
+            assert(panel == 0);
+            kernels::gemm<Rows, Out, In>(rows, out, in, X, ldx, wt, out, Y, ldy, b, init, ep);
+        }
     }
 
     /// Y[rows×out] = X[rows × (k1−k0)]·(rows k0..k1 of W^T) + init (kernels::gemm's Init: bias[out] for
