@@ -173,24 +173,6 @@ struct Mlp {
         return w;
     }
 
-    /// Runs hidden layers from `first` on: rows of X (width hidden[first].lin.in) into two
-    /// ping-pong buffers of width >= max_width(), and writes the scalar output of each row to out[row].
-    void forward_from(std::size_t first, int rows, const float* X, int ldx, float* buf0, float* buf1, int ldbuf,
-                      float* out) const {
-        const float* cur = X;
-        int ldc = ldx;
-        float* bufs[2] = {buf0, buf1};
-        int which = 0;
-        for (std::size_t i = first; i < hidden.size(); ++i) {
-            float* dst = bufs[which];
-            hidden[i].forward(rows, cur, ldc, dst, ldbuf);
-            cur = dst;
-            ldc = ldbuf;
-            which ^= 1;
-        }
-        project_out(rows, cur, ldc, out);
-    }
-
     /// project_out with the rounding of the feature-major path (kernels::project_rows_ordered).
     void project_out_ordered(int rows, const float* X, int ldx, float* out) const {
         kernels::project_rows_ordered(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
