@@ -17,10 +17,11 @@ namespace dmin {
 static_assert(Dynamic == Eigen::Dynamic, "dmin::Dynamic is Eigen's");
 
 namespace detail {
-template <int... U>
-constexpr int first_unit() {
+/// Width I of U..., Dynamic past the end.
+template <std::size_t I, int... U>
+constexpr int unit_at() {
     constexpr int u[] = {U..., Dynamic};
-    return u[0];
+    return I < sizeof...(U) ? u[I] : Dynamic;
 }
 }  // namespace detail
 
@@ -29,13 +30,12 @@ template <int... U>
 struct Units {
     static constexpr bool fixed = true;
     static constexpr int count = static_cast<int>(sizeof...(U));
-    static constexpr int first = detail::first_unit<U...>();
+    static constexpr int first = detail::unit_at<0, U...>();
     static std::vector<int> list() { return {U...}; }
     /// Width I (I < count).
     template <std::size_t I>
     static constexpr int at() {
-        constexpr int u[] = {U..., Dynamic};
-        return u[I];
+        return detail::unit_at<I, U...>();
     }
 };
 

@@ -236,9 +236,81 @@ constexpr int chunk_vectors(int MR, int nvec) {
     return nvec >= cap + 2 ? cap : (nvec == cap + 1 ? (nvec + 1) / 2 : nvec);
 }
 
+/// How many 5-row tiles to use for R rows so that 6-row tiles cover the rest exactly (R = 6a + 5b,
+/// b ≤ 5: 32 = 2·6 + 4·5, 40 = 5·6 + 2·5, 50 = 5·6 + 4·5); 0 when no such split exists (R < 5 and
+/// 7, 8, 9, 13, 14, 19 rows), which leaves a short tail tile. A 5-row tile runs at the 6-row rate;
+/// a 2- or 4-row tail does not (benchmarks/RESULTS.md §7, "row tails").
+constexpr int five_row_tiles(int R) {
+    for (int b = 0; b <= 5 && 5 * b <= R; ++b)
+        if ((R - 5 * b) % 6 == 0) return b;
+    return 0;
+}
+
+/// A product's sizes fixed at compile time (each Dynamic or the value), passed down the tile loops.
+template <int MC, int NC, int KC>
+struct Sizes {
+    static constexpr int M = MC, N = NC, K = KC;
+};
+
+/// Whether gemm_strided's row tiling of M rows (fixed) runs an MR-row tile in a chunk of `take` vectors.
+/// Mirrors gemm_strided's loops.
+constexpr bool row_tile_used(int M, int take, int MR) {
+    int m = 0;
+    if (take == 1)
+        for (; m + 12 <= M; m += 12)
+            if (MR == 12) return true;
+    const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);
+    if (M - m - 5 * fives >= 6 && MR == 6) return true;
+    m += (M - m - 5 * fives) / 6 * 6;
+    if (fives > 0 && MR == 5) return true;
+    return M - m - 5 * fives == MR;  // the short tail (gemm_tail_rows), if any
+}
+
+/// Whether gemm_strided<..., Sz> can run an MR × NV tile with all columns inside C (full) or with a
+/// column tail. With N fixed the column chunks are known when compiling, with M fixed the row tiles too;
+/// the tiles that cannot occur are never instantiated. Each one is a fully unrolled function, and without
+/// this a fixed shape compiled every tile for each of its K values (several times the compile time of
+/// the runtime-sized model, most of it under the sanitizers).
+template <class Sz>
+constexpr bool tile_used(int MR, int NV, bool full) {
+    if (Sz::N == Dynamic) return true;
+    constexpr int W = vfloat::size;
+    for (int policy : {1, 2, 6}) {  // gemm_strided's chunk policy: M itself for one or two rows, else 6
+        if (Sz::M != Dynamic && policy != (Sz::M <= 2 ? Sz::M : 6)) continue;
+        if (Sz::M == Dynamic && policy <= 2 && MR != policy) continue;  // one or two rows: one tile of M rows
+        int n = 0;
+        for (int nvec = (Sz::N + W - 1) / W; nvec > 0;) {
+            const int take = chunk_vectors(policy, nvec), cols = std::min(Sz::N - n, take * W);
+            const bool rows_ok = Sz::M != Dynamic ? row_tile_used(Sz::M, take, MR) : (MR != 12 || take == 1);
+            if (take == NV && (cols == take * W) == full && rows_ok) return true;
+            n += take * W;
+            nvec -= take;
+        }
+    }
+    return false;
+}
+
+/// gemm_block<MR, NV, Full> for a tile whose columns are all inside C (full) or not, instantiating only
+/// the tiles that the product's fixed sizes allow (tile_used). Src::whole_vectors: C's rows are whole
+/// vectors, so a tile with a column tail may store whole vectors too (one instantiation for both).
+template <int MR, int NV, class Src, class Ops, class Sz, class E>
+inline void gemm_tile(bool full, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb, float* C, int ldc,
+                      int cols, SrcArg<Src> src, Epilogue ep) {
+    constexpr bool used_full = tile_used<Sz>(MR, NV, true), used_tail = tile_used<Sz>(MR, NV, false);
+    if (Src::whole_vectors || full) {
+        if constexpr (used_full || (Src::whole_vectors && used_tail))
+            gemm_block<MR, NV, true, Src, Ops, Sz::K>(K, A, ars, aks, B, ldb, C, ldc, cols, src, ep);
+        else assert(!"tile_used ruled out a tile that the product runs");
+    } else {
+        if constexpr (!Src::whole_vectors && used_tail)
+            gemm_block<MR, NV, false, Src, Ops, Sz::K>(K, A, ars, aks, B, ldb, C, ldc, cols, src, ep);
+        else assert(!"tile_used ruled out a tile that the product runs");
+    }
+}
+
 /// Columns [n, n + cols) of MR rows of C with a tile of `take` vectors (cols ≤ take·W).
 /// `src` is at the chunk's first row.
-template <int MR, class Src, class Ops = F32Ops, int KC = Dynamic, class E = typename Ops::elem>
+template <int MR, class Src, class Ops, class Sz, class E = typename Ops::elem>
 inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B,
                        int ldb, float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
@@ -246,8 +318,7 @@ inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdif
     const bool full = cols == take * W;
     auto run = [&](auto nv_tag) {
         constexpr int NV = decltype(nv_tag)::value;
-        if (Src::whole_vectors || full) gemm_block<MR, NV, true, Src, Ops, KC>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
-        else if constexpr (!Src::whole_vectors) gemm_block<MR, NV, false, Src, Ops, KC>(K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
+        gemm_tile<MR, NV, Src, Ops, Sz>(full, K, A, ars, aks, B + n, ldb, C + n, ldc, cols, at, ep);
     };
     switch (take) {
         case 1: run(std::integral_constant<int, 1>{}); break;
@@ -270,27 +341,17 @@ inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdif
 }
 
 /// Rows [0, rows) (rows < 6) of one column chunk, with the tile height that fits exactly.
-template <class Src, class Ops = F32Ops, int KC = Dynamic, class E = typename Ops::elem>
+template <class Src, class Ops, class Sz, class E = typename Ops::elem>
 inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks,
                            const E* B, int ldb, float* C, int ldc, Src src, Epilogue ep) {
     switch (rows) {
-        case 1: gemm_chunk<1, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 2: gemm_chunk<2, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 3: gemm_chunk<3, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 4: gemm_chunk<4, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 5: gemm_chunk<5, Src, Ops, KC>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 1: gemm_chunk<1, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 2: gemm_chunk<2, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 3: gemm_chunk<3, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 4: gemm_chunk<4, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 5: gemm_chunk<5, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
         default: break;
     }
-}
-
-/// How many 5-row tiles to use for R rows so that 6-row tiles cover the rest exactly (R = 6a + 5b,
-/// b ≤ 5: 32 = 2·6 + 4·5, 40 = 5·6 + 2·5, 50 = 5·6 + 4·5); 0 when no such split exists (R < 5 and
-/// 7, 8, 9, 13, 14, 19 rows), which leaves a short tail tile. A 5-row tile runs at the 6-row rate;
-/// a 2- or 4-row tail does not (benchmarks/RESULTS.md §7, "row tails").
-constexpr int five_row_tiles(int R) {
-    for (int b = 0; b <= 5 && 5 * b <= R; ++b)
-        if ((R - 5 * b) % 6 == 0) return b;
-    return 0;
 }
 
 /// C = A·B + initial values (src) over M rows with A(r, k) = A[r·ars + k·aks] (see gemm and gemm_tn).
@@ -304,6 +365,7 @@ template <class Src, class Ops = F32Ops, int MC = Dynamic, int NC = Dynamic, int
 inline void gemm_strided(int Mr, int Nr, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B, int ldb,
                          float* C, int ldc, Src src, Epilogue ep) {
     constexpr int W = vfloat::size;
+    using Sz = Sizes<MC, NC, KC>;
     const int M = dim_or<MC>(Mr), N = dim_or<NC>(Nr);
     // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32),
     // with 5-row tiles where they avoid a short tail (five_row_tiles), 5 rows × 5 zmm for a chunk of five
@@ -319,18 +381,17 @@ inline void gemm_strided(int Mr, int Nr, int K, const E* A, std::ptrdiff_t ars, 
             for (; m + 2 * MR <= M; m += 2 * MR) {
                 const Src at = src.at_row(m).at_col(n);
                 float* c = C + static_cast<std::ptrdiff_t>(m) * ldc + n;
-                if (Src::whole_vectors || full) gemm_block<2 * MR, 1, true, Src, Ops, KC>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
-                else if constexpr (!Src::whole_vectors) gemm_block<2 * MR, 1, false, Src, Ops, KC>(K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
+                gemm_tile<2 * MR, 1, Src, Ops, Sz>(full, K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
             }
         }
         const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);  // 5 × 5 tiles: 5 rows only
         for (; m + MR <= M - 5 * fives; m += MR)
-            gemm_chunk<MR, Src, Ops, KC>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+            gemm_chunk<MR, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                            src.at_row(m), ep);
         for (int f = 0; f < fives; ++f, m += 5)
-            gemm_chunk<5, Src, Ops, KC>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+            gemm_chunk<5, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                           src.at_row(m), ep);
-        gemm_tail_rows<Src, Ops, KC>(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+        gemm_tail_rows<Src, Ops, Sz>(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
                        src.at_row(m), ep);
         n += take * W;
         nvec -= take;

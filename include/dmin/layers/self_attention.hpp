@@ -29,10 +29,7 @@ constexpr int Lq_of(int L) {
 struct BranchDims {
     int L = 0, D = 0, H = 0, hd = 0, P = 0, A1 = 0;
     /// L rounded up to whole vectors: the row length of the attention logits and of Q^T.
-    int Lq() const {
-        constexpr int W = kernels::vfloat::size;
-        return (L + W - 1) / W * W;
-    }
+    int Lq() const { return Lq_of(L); }
 };
 
 /// How an attention block treats blocked (future or padding, off-diagonal) logits.
