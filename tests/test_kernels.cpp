@@ -324,6 +324,57 @@ TEST_CASE("residual LayerNorm matches the double-precision formula at every widt
         }
 }
 
+namespace {
+/// The row kernels that the attention blocks call with the shape's sizes: with Rows and Cols fixed at
+/// compile time they must give the bits of the runtime-sized call (what test_shapes relies on).
+template <int Rows, int Cols>
+void row_kernels_fixed_same_bits(std::mt19937& rng) {
+    constexpr int W = dmin::kernels::vfloat::size, Lq = (Rows + W - 1) / W * W;
+    std::uniform_real_distribution<float> u(-3, 3);
+    auto fill = [&](std::size_t n) {
+        std::vector<float> v(n);
+        for (auto& x : v) x = u(rng);
+        return v;
+    };
+    INFO("rows=" << Rows << " cols=" << Cols);
+    const int ld = Cols + 5;
+    const auto X = fill(static_cast<std::size_t>(Rows * ld)), R = fill(X.size()), g = fill(Cols), b = fill(Cols);
+    for (bool norm : {true, false}) {
+        auto fixed = X, runtime = X;
+        dmin::kernels::residual_layer_norm_rows<Rows, Cols>(fixed.data(), ld, R.data(), ld, Rows, Cols, norm ? g.data() : nullptr, b.data());
+        dmin::kernels::residual_layer_norm_rows(runtime.data(), ld, R.data(), ld, Rows, Cols, norm ? g.data() : nullptr, b.data());
+        REQUIRE(std::memcmp(fixed.data(), runtime.data(), fixed.size() * sizeof(float)) == 0);
+    }
+    const auto logits = fill(static_cast<std::size_t>(Rows * Lq));
+    std::vector<float> pad(static_cast<std::size_t>(Rows));
+    for (auto& p : pad) p = rng() % 3 == 0 ? 1.0f : 0.0f;
+    for (auto how : {dmin::kernels::Blocked::plus_one, dmin::kernels::Blocked::excluded}) {
+        const bool lower = how == dmin::kernels::Blocked::excluded;
+        auto fixed = logits, runtime = logits;
+        std::vector<float> inv_f(static_cast<std::size_t>(Lq)), inv_r(inv_f.size());
+        dmin::kernels::softmax_columns<Rows, Lq>(fixed.data(), Rows, Lq, Lq, 0.25f, pad.data(), how, lower, inv_f.data());
+        dmin::kernels::softmax_columns(runtime.data(), Rows, Lq, Lq, 0.25f, pad.data(), how, lower, inv_r.data());
+        REQUIRE(std::memcmp(fixed.data(), runtime.data(), fixed.size() * sizeof(float)) == 0);
+        REQUIRE(std::memcmp(inv_f.data(), inv_r.data(), inv_f.size() * sizeof(float)) == 0);
+    }
+    std::vector<float> tf(static_cast<std::size_t>(Cols * Lq), 7.0f), tr(tf);
+    dmin::kernels::transpose_padded<Rows, Cols>(X.data(), ld, Rows, Cols, tf.data(), Lq);
+    dmin::kernels::transpose_padded(X.data(), ld, Rows, Cols, tr.data(), Lq);
+    REQUIRE(std::memcmp(tf.data(), tr.data(), tf.size() * sizeof(float)) == 0);
+}
+}  // namespace
+
+TEST_CASE("row kernels with compile-time sizes have the bits of the runtime-sized call", "[kernels]") {
+    // The refiner's and interest heads' (L, D) of the small, paper and large shapes and of test fixtures,
+    // rows shorter than a vector (D = 8) and with a partial last vector.
+    std::mt19937 rng(23);
+    row_kernels_fixed_same_bits<5, 8>(rng);
+    row_kernels_fixed_same_bits<50, 32>(rng);
+    row_kernels_fixed_same_bits<100, 64>(rng);
+    row_kernels_fixed_same_bits<20, 128>(rng);
+    row_kernels_fixed_same_bits<7, 20>(rng);
+}
+
 TEST_CASE("transpose writes A^T and nothing else", "[kernels]") {
     std::mt19937 rng(19);
     std::uniform_real_distribution<float> u(-1, 1);

@@ -252,39 +252,19 @@ struct Sizes {
     static constexpr int M = MC, N = NC, K = KC;
 };
 
-/// gemm_strided's tiling plan, in one place: the loops that run a product and the compile-time
-/// predicate tile_used both walk it, so the tiles instantiated and the tiles run cannot drift apart.
-/// Column chunks first: `f(n, take, cols)` for each chunk of `take` vectors holding columns
-/// [n, n + cols). `policy` is chunk_vectors' row count: M itself for one or two rows, else 6.
-template <class F>
-constexpr void for_each_chunk(int policy, int N, F&& f) {
-    constexpr int W = vfloat::size;
-    int n = 0;
-    for (int nvec = (N + W - 1) / W; nvec > 0;) {
-        const int take = chunk_vectors(policy, nvec);
-        f(n, take, std::min(N - n, take * W));
-        n += take * W;
-        nvec -= take;
-    }
-}
-
-/// Then the rows of one chunk of `take` vectors, top to bottom: 12-row tiles (one-vector chunks only:
-/// 6 accumulators cannot hide the FMA latency), 6-row tiles, 5-row tiles (five_row_tiles; a chunk of
-/// five vectors runs 5 × 5 tiles only), and a tail of fewer than 6 rows.
-struct RowTiling {
-    int twelves, sixes, fives, tail;
-};
-constexpr RowTiling row_tiling(int M, int take) {
-    const int twelves = take == 1 ? M / 12 : 0, rest = M - 12 * twelves;
-    const int fives = take == 5 ? rest / 5 : (take >= 2 ? five_row_tiles(rest) : 0);
-    const int sixes = (rest - 5 * fives) / 6;
-    return {twelves, sixes, fives, rest - 5 * fives - 6 * sixes};
-}
-
-/// Whether the row tiling of M rows (fixed) runs an MR-row tile in a chunk of `take` vectors.
+/// Whether gemm_strided's row tiling of M rows (fixed) runs an MR-row tile in a chunk of `take` vectors.
+/// Mirrors gemm_strided's loops. (One plan walked by both was slower: benchmarks/RESULTS.md §6, "One
+/// tiling plan". gemm_tile's assert and tests/test_kernels.cpp's fixed sizes keep the two in step.)
 constexpr bool row_tile_used(int M, int take, int MR) {
-    const RowTiling t = row_tiling(M, take);
-    return (MR == 12 && t.twelves > 0) || (MR == 6 && t.sixes > 0) || (MR == 5 && t.fives > 0) || (t.tail > 0 && MR == t.tail);
+    int m = 0;
+    if (take == 1)
+        for (; m + 12 <= M; m += 12)
+            if (MR == 12) return true;
+    const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);
+    if (M - m - 5 * fives >= 6 && MR == 6) return true;
+    m += (M - m - 5 * fives) / 6 * 6;
+    if (fives > 0 && MR == 5) return true;
+    return M - m - 5 * fives == MR;  // the short tail (gemm_tail_rows), if any
 }
 
 /// Whether gemm_strided<..., Sz> can run an MR × NV tile with all columns inside C (full) or with a
@@ -296,16 +276,19 @@ template <class Sz>
 constexpr bool tile_used(int MR, int NV, bool full) {
     if (Sz::N == Dynamic) return true;
     constexpr int W = vfloat::size;
-    bool used = false;
-    for (int policy : {1, 2, 6}) {
+    for (int policy : {1, 2, 6}) {  // gemm_strided's chunk policy: M itself for one or two rows, else 6
         if (Sz::M != Dynamic && policy != (Sz::M <= 2 ? Sz::M : 6)) continue;
         if (Sz::M == Dynamic && policy <= 2 && MR != policy) continue;  // one or two rows: one tile of M rows
-        for_each_chunk(policy, Sz::N, [&](int, int take, int cols) {
+        int n = 0;
+        for (int nvec = (Sz::N + W - 1) / W; nvec > 0;) {
+            const int take = chunk_vectors(policy, nvec), cols = std::min(Sz::N - n, take * W);
             const bool rows_ok = Sz::M != Dynamic ? row_tile_used(Sz::M, take, MR) : (MR != 12 || take == 1);
-            used = used || (take == NV && (cols == take * W) == full && rows_ok);
-        });
+            if (take == NV && (cols == take * W) == full && rows_ok) return true;
+            n += take * W;
+            nvec -= take;
+        }
     }
-    return used;
+    return false;
 }
 
 /// gemm_block<MR, NV, Full> for a tile whose columns are all inside C (full) or not, instantiating only
@@ -388,20 +371,33 @@ inline void gemm_strided(int Mr, int Nr, int K, const E* A, std::ptrdiff_t ars, 
     // Register tile: 6 rows × 2 ymm (12 accumulators of 16 registers) or 6 rows × 4 zmm (24 of 32),
     // with 5-row tiles where they avoid a short tail (five_row_tiles), 5 rows × 5 zmm for a chunk of five
     // vectors (kFiveByFive); products of one or two rows use wider chunks (chunk_vectors).
-    if (M <= 0) return;  // chunk_vectors' policy is the row count for one or two rows
-    for_each_chunk(M <= 2 ? M : 6, N, [&](int n, int take, int cols) {
-        const RowTiling t = row_tiling(M, take);
-        const auto rows = [&](int m) { return C + static_cast<std::ptrdiff_t>(m) * ldc; };
+    constexpr int MR = 6;
+    if (M <= 0) return;  // chunk_vectors divides by the policy, which is M for one or two rows
+    const int policy = M <= 2 ? M : MR;
+    int n = 0;
+    for (int nvec = (N + W - 1) / W; nvec > 0;) {
+        const int take = chunk_vectors(policy, nvec), cols = std::min(N - n, take * W);
         int m = 0;
-        for (int i = 0; i < t.twelves; ++i, m += 12)
-            gemm_tile<12, 1, Src, Ops, Sz>(cols == W, K, A + m * ars, ars, aks, B + n, ldb, rows(m) + n, ldc, cols,
-                                           src.at_row(m).at_col(n), ep);
-        for (int i = 0; i < t.sixes; ++i, m += 6)
-            gemm_chunk<6, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, rows(m), ldc, src.at_row(m), ep);
-        for (int i = 0; i < t.fives; ++i, m += 5)
-            gemm_chunk<5, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, rows(m), ldc, src.at_row(m), ep);
-        gemm_tail_rows<Src, Ops, Sz>(t.tail, take, n, cols, K, A + m * ars, ars, aks, B, ldb, rows(m), ldc, src.at_row(m), ep);
-    });
+        if (take == 1) {  // one vector of columns: 12-row tiles, since 6 accumulators cannot hide the FMA latency
+            const bool full = cols == W;
+            for (; m + 2 * MR <= M; m += 2 * MR) {
+                const Src at = src.at_row(m).at_col(n);
+                float* c = C + static_cast<std::ptrdiff_t>(m) * ldc + n;
+                gemm_tile<2 * MR, 1, Src, Ops, Sz>(full, K, A + m * ars, ars, aks, B + n, ldb, c, ldc, cols, at, ep);
+            }
+        }
+        const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);  // 5 × 5 tiles: 5 rows only
+        for (; m + MR <= M - 5 * fives; m += MR)
+            gemm_chunk<MR, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+                           src.at_row(m), ep);
+        for (int f = 0; f < fives; ++f, m += 5)
+            gemm_chunk<5, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+                          src.at_row(m), ep);
+        gemm_tail_rows<Src, Ops, Sz>(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
+                       src.at_row(m), ep);
+        n += take * W;
+        nvec -= take;
+    }
 }
 
 /// Init::bias, Init::row_bias or Init::row_scale without a bias is Init::zero.

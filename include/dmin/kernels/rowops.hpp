@@ -8,6 +8,7 @@
 #include "dmin/act.hpp"
 #include "dmin/kernels/activation.hpp"
 #include "dmin/kernels/simd.hpp"
+#include "dmin/kernels/sizes.hpp"
 
 namespace dmin::kernels {
 
@@ -162,9 +163,12 @@ inline constexpr MaskWindows<W> kMaskExcluded{-std::numeric_limits<float>::infin
 /// With `inv` (cols rounded up to whole vectors of floats) the normalisation is left to the caller:
 /// X keeps e = exp(y − max) and inv[c] = 1 / Σ_k e[k][c] (the attention scales P·V's rows by it,
 /// gemm_tn with Init::row_scale), which saves the third pass over X.
-inline void softmax_columns(float* X, int rows, int cols, int ld, float scale, const float* pad, Blocked blocked, bool lower,
+/// RowsC, ColsC: rows and cols when fixed at compile time (Dynamic: the arguments).
+template <int RowsC = Dynamic, int ColsC = Dynamic>
+inline void softmax_columns(float* X, int rows_arg, int cols_arg, int ld, float scale, const float* pad, Blocked blocked, bool lower,
                             float* inv = nullptr) {
     constexpr int W = vfloat::size;
+    const int rows = dim_or<RowsC>(rows_arg), cols = dim_or<ColsC>(cols_arg);
     const auto& win = blocked == Blocked::plus_one ? detail::kMaskPlusOne<W> : detail::kMaskExcluded<W>;
     const float *before = win.before, *except = win.except;
     const vfloat vs(scale);
@@ -231,8 +235,10 @@ inline void transpose_blocks(const float* A, int lda, int rows, int cols, float*
 /// B[j][i] = A[i][j] for i < rows, j < cols, and B[j][i] = 0 for rows <= i < rows rounded up to whole
 /// vectors: A^T with its rows padded to whole vectors (B's leading dimension ldb must allow that).
 /// size × size register transposes (vfloat::transpose), every store a whole vector.
+/// RowsC, ColsC: rows and cols when fixed at compile time (Dynamic: the arguments).
+template <int RowsC = Dynamic, int ColsC = Dynamic>
 inline void transpose_padded(const float* A, int lda, int rows, int cols, float* B, int ldb) {
-    detail::transpose_blocks(A, lda, rows, cols, B, ldb, true);
+    detail::transpose_blocks(A, lda, dim_or<RowsC>(rows), dim_or<ColsC>(cols), B, ldb, true);
 }
 
 /// B[j][i] = A[i][j] for i < rows, j < cols; nothing else of B is written (partial rows: masked stores).
@@ -247,9 +253,12 @@ inline void transpose(const float* A, int lda, int rows, int cols, float* B, int
 /// once, masked, and kept in a register until its one masked store (a load after a masked store
 /// waits for it: no forwarding). Rows shorter than one vector (D = 8 on zmm) take plain loops: the
 /// masked form was twice as slow as Eigen's loop there, the plain loops twice as fast.
-inline void residual_layer_norm_rows(float* X, int ldx, const float* R, int ldr, int rows, int width, const float* gamma,
+/// RowsC, WidthC: rows and width when fixed at compile time (Dynamic: the arguments).
+template <int RowsC = Dynamic, int WidthC = Dynamic>
+inline void residual_layer_norm_rows(float* X, int ldx, const float* R, int ldr, int rows_arg, int width_arg, const float* gamma,
                                      const float* beta) {
     constexpr int W = vfloat::size;
+    const int rows = dim_or<RowsC>(rows_arg), width = dim_or<WidthC>(width_arg);
     const int full = width / W * W, tail = width - full;
     const float inv_w = 1.0f / static_cast<float>(width);
     if (full == 0) {  // rows shorter than a vector: plain loops (the compiler's narrower vectors beat masked zmm here)

@@ -60,7 +60,7 @@ public:
 
     /// Q^T of ws.qkv's query columns into ws.qt ([D, Lq]; columns L..Lq zero): every head's Q_h^T at once.
     static void transpose_q(const BranchDims& d, Workspace& ws) {
-        kernels::transpose_padded(ws.qkv, 3 * dim_or<S::D>(d.D), dim_or<S::L>(d.L), dim_or<S::D>(d.D), ws.qt, d.Lq());
+        kernels::transpose_padded<S::L, S::D>(ws.qkv, 3 * dim_or<S::D>(d.D), dim_or<S::L>(d.L), dim_or<S::D>(d.D), ws.qt, d.Lq());
     }
 
     /// One head: out[l, 0..hd) = softmax_j(mask(q_l·k_j / sqrt(hd))) · V. Allowed: j <= l and (j == l or j
@@ -90,11 +90,11 @@ public:
         // e^(−1e9 − max) is +0 in float as e^−inf is), while the largest allowed logit is above about
         // −1e9 + 100. The weights stay unnormalised; P·V's row for query q is scaled by 1/Σe (ws.inv).
         if (!causal) {
-            kernels::softmax_columns(ws.logits, L, Lq, Lq, scale, ws.pad, kernels::Blocked::plus_one, false, ws.inv);
+            kernels::softmax_columns<S::L, Lq_of(S::L)>(ws.logits, L, Lq, Lq, scale, ws.pad, kernels::Blocked::plus_one, false, ws.inv);
             kernels::gemm_tn<S::L, S::hd, S::L>(L, hd, L, ws.logits, Lq, vh, 3 * D, out, ldo, ws.inv, kernels::Init::row_scale);
             return;
         }
-        kernels::softmax_columns(ws.logits, L, Lq, Lq, scale, ws.pad, kernels::Blocked::excluded, true, ws.inv);
+        kernels::softmax_columns<S::L, Lq_of(S::L)>(ws.logits, L, Lq, Lq, scale, ws.pad, kernels::Blocked::excluded, true, ws.inv);
         for (int q0 = 0; q0 < L; q0 += W)  // query block [q0, q0 + W): weights of the keys before q0 + W only
             kernels::gemm_tn(std::min(W, L - q0), hd, std::min(L, q0 + W), ws.logits + q0, Lq, vh, 3 * D,
                              out + static_cast<std::ptrdiff_t>(q0) * ldo, ldo, ws.inv + q0, kernels::Init::row_scale);
@@ -121,7 +121,7 @@ template <class S, int ProjIn>
 void block_tail(const nn::Linear& proj, int ldo, const float* residual, const float* gamma, const float* beta, const nn::Linear& ffn1,
                 const nn::Linear& ffn2, int L, int D, BlockWorkspace& ws, float* out) {
     proj.forward<S::L, ProjIn, S::D>(L, ws.o, ldo, ws.s, D);
-    kernels::residual_layer_norm_rows(ws.s, D, residual, D, L, D, gamma, beta);
+    kernels::residual_layer_norm_rows<S::L, S::D>(ws.s, D, residual, D, L, D, gamma, beta);
     ffn1.forward<S::L, S::D, S::FFN>(L, ws.s, D, ws.hid, 2 * D, kernels::Epilogue::relu);
     ffn2.forward<S::L, S::FFN, S::D>(L, ws.hid, 2 * D, out, D);
     nn::add_rows<S::D>(out, D, ws.s, D, L, D);
