@@ -217,6 +217,12 @@ private:
     }
 
     const M& m_;
+    /// Every activation and workspace, carved from one allocation made by the constructor (never while
+    /// scoring). It stays one runtime-sized buffer even when the Shape fixes every size it has: the
+    /// number of behaviour branches, the DNN's input width (the features' widths) and the bf16 scratch
+    /// (a load option) come from the model file, not from the Shape, so no compile-time type can size
+    /// the whole scratch; and a fixed-size member would put the whole scratch (it grows with L × L and
+    /// with the DNN's widths) inside every Scorer, on the stack of a service that declares one there.
     AlignedBuffer buf_;
     std::vector<BranchState<S>> st_;
     std::vector<std::int64_t> ids_;
