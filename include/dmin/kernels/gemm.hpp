@@ -253,8 +253,9 @@ struct Sizes {
 };
 
 /// Whether gemm_strided's row tiling of M rows (fixed) runs an MR-row tile in a chunk of `take` vectors.
-/// Mirrors gemm_strided's loops. (One plan walked by both was slower: benchmarks/RESULTS.md §6, "One
-/// tiling plan". gemm_tile's assert and tests/test_kernels.cpp's fixed sizes keep the two in step.)
+/// Mirrors gemm_strided's loops. (One plan walked by both moved parts of the runtime-sized kernel out of
+/// line: benchmarks/RESULTS.md §6, "One tiling plan". gemm_tile's assert and tests/test_kernels.cpp's
+/// fixed sizes keep the two in step.)
 constexpr bool row_tile_used(int M, int take, int MR) {
     int m = 0;
     if (take == 1)
