@@ -210,8 +210,11 @@ inline void softmax_columns(float* X, int rows_arg, int cols_arg, int ld, float 
 
 namespace detail {
 /// transpose_padded (pad) and transpose (!pad): size × size register transposes (vfloat::transpose).
-inline void transpose_blocks(const float* A, int lda, int rows, int cols, float* B, int ldb, bool pad) {
+/// RowsC, ColsC: rows and cols when fixed at compile time (Dynamic: the arguments).
+template <int RowsC = Dynamic, int ColsC = Dynamic>
+inline void transpose_blocks(const float* A, int lda, int rows_arg, int cols_arg, float* B, int ldb, bool pad) {
     constexpr int W = vfloat::size;
+    const int rows = dim_or<RowsC>(rows_arg), cols = dim_or<ColsC>(cols_arg);
     vfloat blk[W];
     for (int i0 = 0; i0 < rows; i0 += W) {
         const int ni = std::min(W, rows - i0);
@@ -238,7 +241,7 @@ inline void transpose_blocks(const float* A, int lda, int rows, int cols, float*
 /// RowsC, ColsC: rows and cols when fixed at compile time (Dynamic: the arguments).
 template <int RowsC = Dynamic, int ColsC = Dynamic>
 inline void transpose_padded(const float* A, int lda, int rows, int cols, float* B, int ldb) {
-    detail::transpose_blocks(A, lda, dim_or<RowsC>(rows), dim_or<ColsC>(cols), B, ldb, true);
+    detail::transpose_blocks<RowsC, ColsC>(A, lda, rows, cols, B, ldb, true);
 }
 
 /// B[j][i] = A[i][j] for i < rows, j < cols; nothing else of B is written (partial rows: masked stores).
