@@ -559,6 +559,53 @@ TEST_CASE("a Linear in column panels has the bits of the row-major one, whole an
             }
 }
 
+/// A layer whose widths a fixed shape gives (Out, In, and the panel width it was packed with): the
+/// products with those constants, whole and by input slices, have the runtime-sized layer's bits, for
+/// any row count and with the row count fixed too.
+template <int Out, int In, int Panel>
+void fixed_linear_same_bits(std::mt19937& rng) {
+    std::uniform_real_distribution<float> u(-1, 1);
+    std::vector<float> w(static_cast<std::size_t>(In * Out) + 32), bias(static_cast<std::size_t>(Out + 32));
+    for (auto& v : w) v = u(rng);
+    for (auto& v : bias) v = u(rng);
+    dmin::nn::Linear lin{In, Out, w.data(), bias.data()};
+    dmin::nn::pack_panels(lin, w.data(), Panel);
+    for (int M : {1, 5, 32, 33}) {
+        const int ldx = In + 3, ldy = Out + 5, k0 = In / 3;
+        std::vector<float> X(static_cast<std::size_t>(M * ldx)), Y0(static_cast<std::size_t>(M * ldy));
+        for (auto& v : X) v = u(rng);
+        for (auto& v : Y0) v = u(rng);
+        auto Y1 = Y0, Y2 = Y0;
+        INFO("out=" << Out << " in=" << In << " panel=" << Panel << " M=" << M);
+        lin.forward(M, X.data(), ldx, Y0.data(), ldy, Epilogue::relu);
+        lin.forward<dmin::Dynamic, In, Out, Panel>(M, X.data(), ldx, Y1.data(), ldy, Epilogue::relu);
+        REQUIRE(std::memcmp(Y0.data(), Y1.data(), sizeof(float) * Y0.size()) == 0);
+        if (M == 32) {
+            lin.forward<32, In, Out, Panel>(M, X.data(), ldx, Y2.data(), ldy, Epilogue::relu);
+            REQUIRE(std::memcmp(Y0.data(), Y2.data(), sizeof(float) * Y0.size()) == 0);
+        }
+        lin.product(M, X.data() + k0, ldx, k0, In, Y0.data(), ldy, nullptr, Init::accumulate);
+        lin.product<dmin::Dynamic, dmin::Dynamic, Out, Panel>(M, X.data() + k0, ldx, k0, In, Y1.data(), ldy, nullptr, Init::accumulate);
+        REQUIRE(std::memcmp(Y0.data(), Y1.data(), sizeof(float) * Y0.size()) == 0);
+        std::vector<float> p0(static_cast<std::size_t>(M)), p1(static_cast<std::size_t>(M)), q0(p0), q1(p0);
+        dmin::kernels::project_rows(X.data(), M, In, ldx, w.data(), 0.5f, p0.data());
+        dmin::kernels::project_rows<In>(X.data(), M, In, ldx, w.data(), 0.5f, p1.data());
+        dmin::kernels::project_rows_ordered(X.data(), M, In, ldx, w.data(), 0.5f, q0.data());
+        dmin::kernels::project_rows_ordered<In>(X.data(), M, In, ldx, w.data(), 0.5f, q1.data());
+        REQUIRE(std::memcmp(p0.data(), p1.data(), sizeof(float) * p0.size()) == 0);
+        REQUIRE(std::memcmp(q0.data(), q1.data(), sizeof(float) * q0.size()) == 0);
+    }
+}
+
+TEST_CASE("a Linear with compile-time widths has the bits of the runtime-sized one, panels included", "[kernels]") {
+    std::mt19937 rng(12);
+    fixed_linear_same_bits<40, 80, 0>(rng);    // the paper shape's attention MLP, row-major
+    fixed_linear_same_bits<80, 200, 64>(rng);  // the paper DNN's second layer: 64 + 16 columns
+    fixed_linear_same_bits<64, 37, 64>(rng);   // one whole panel (left row-major)
+    fixed_linear_same_bits<200, 9, 64>(rng);   // three whole panels and a ragged one
+    fixed_linear_same_bits<16, 5, 0>(rng);
+}
+
 TEST_CASE("vfloat::transpose transposes a size x size block", "[kernels]") {
     using V = dmin::kernels::vfloat;
     constexpr int W = V::size;

@@ -83,7 +83,7 @@ inline std::vector<ExpectedTensor> expected_tensors(const ModelSpec& s) {
         layers::InterestHeads<S>::expect(s, i, out);
         for (int h = 0; h < s.num_heads; ++h) layers::TargetAttention<S>::expect(s, i, h, out);
     }
-    layers::Dnn::expect(s, out);
+    layers::Dnn<S>::expect(s, out);
     return out;
 }
 
@@ -314,7 +314,7 @@ private:
             for (int h = 0; h < s.num_heads; ++h) b.target.push_back(layers::TargetAttention<S>::prepare(s, i, h, b, w, derived, bf16));
             m.branches_.push_back(std::move(b));
         }
-        m.dnn_ = layers::Dnn::prepare(s, w, m.embedding_, options.bf16_dnn ? bf16 : nullptr);
+        m.dnn_ = layers::Dnn<S>::prepare(s, w, m.embedding_, options.bf16_dnn ? bf16 : nullptr);
     }
 };
 

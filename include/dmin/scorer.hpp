@@ -46,7 +46,7 @@ class Scorer {
     using Refiner = layers::BehaviorRefiner<S>;
     using Heads = layers::InterestHeads<S>;
     using Target = layers::TargetAttention<S>;
-    using Dnn = layers::Dnn;
+    using Dnn = layers::Dnn<S>;
     static constexpr int kLanes = Target::kLanes;
     /// Smallest group worth the lane layout; smaller groups (request tails, N < 8) run one candidate at
     /// a time (Target::one), where no lane is wasted.
@@ -202,7 +202,7 @@ private:
 
     float logit_of(const float* x) {
         float logit = 0;
-        Dnn::candidates(m_.dnn(), 1, x, ldxc_, dnn_ws_, &logit);
+        Dnn::template candidates<1>(m_.dnn(), 1, x, ldxc_, dnn_ws_, &logit);
         return logit;
     }
 
@@ -229,7 +229,7 @@ private:
     std::vector<float> values_;
     std::vector<std::int64_t> one_ids_;
     std::vector<float> one_values_;
-    Dnn::Workspace dnn_ws_;
+    typename Dnn::Workspace dnn_ws_;
     float* xc_ = nullptr;  ///< [kBlock][ldxc_]: the candidate part of the DNN input of a block
     int ldxc_ = 1;
     const bool regression_ = m_.spec().regression();  ///< identity output instead of the sigmoid
@@ -290,7 +290,7 @@ void Scorer<M>::score_reference(const Candidates& cands, float* out) {
     for (std::size_t c = 0; c < cands.count; ++c) {
         candidate_input(cands, c, dnn_ws_.xfull, true);
         fill_request_pieces(dnn_ws_.xfull);
-        out[c] = checked_output(Dnn::reference<S>(m_.dnn(), dnn_ws_));
+        out[c] = checked_output(Dnn::reference(m_.dnn(), dnn_ws_));
     }
 }
 

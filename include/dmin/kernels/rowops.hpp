@@ -366,8 +366,9 @@ namespace detail {
 /// C rows of project_rows_ordered as C scalar FMA chains side by side (the same operations, fma_scalar).
 /// Out of line: the seven instances inlined into project_rows_ordered made a paper one-candidate request
 /// slower, though there they handle 2 of 50 rows per head (benchmarks/RESULTS.md §7, "chains").
-template <int C>
-DMIN_KERNEL_NOINLINE void project_rows_chains(const float* X, int ld, int n, const float* w, float b, float* out) {
+template <int C, int NC>
+DMIN_KERNEL_NOINLINE void project_rows_chains(const float* X, int ld, int nr, const float* w, float b, float* out) {
+    const int n = dim_or<NC>(nr);
     float a[C];
     for (int i = 0; i < C; ++i) a[i] = b;
     for (int k = 0; k < n; ++k)
@@ -383,22 +384,24 @@ DMIN_KERNEL_NOINLINE void project_rows_chains(const float* X, int ld, int n, con
 /// latency. A last block of fewer than W/2 rows runs as that many scalar chains side by side: filling a
 /// whole transposed block for a few rows (the small shape's 5 positions) was a large share of a
 /// one-candidate request, and 4 chains followed by a lone fifth were slower still (benchmarks/RESULTS.md
-/// §7, "transposed blocks").
-inline void project_rows_ordered(const float* X, int rows, int n, int ld, const float* w, float b, float* out) {
+/// §7, "transposed blocks"). NC: n when fixed at compile time (a fixed shape's last attention width).
+template <int NC = Dynamic>
+inline void project_rows_ordered(const float* X, int rows, int nr, int ld, const float* w, float b, float* out) {
     constexpr int W = vfloat::size;
+    const int n = dim_or<NC>(nr);
     float res[W];
     for (int r0 = 0; r0 < rows; r0 += W) {
         const int m = std::min(W, rows - r0);
         if (2 * m < W) {  // a few rows (m < W/2 ≤ 7): scalar chains, cheaper than filling a whole transposed block
             const float* x = X + static_cast<std::ptrdiff_t>(r0) * ld;
             switch (m) {
-                case 1: detail::project_rows_chains<1>(x, ld, n, w, b, out + r0); break;
-                case 2: detail::project_rows_chains<2>(x, ld, n, w, b, out + r0); break;
-                case 3: detail::project_rows_chains<3>(x, ld, n, w, b, out + r0); break;
-                case 4: detail::project_rows_chains<4>(x, ld, n, w, b, out + r0); break;
-                case 5: detail::project_rows_chains<5>(x, ld, n, w, b, out + r0); break;
-                case 6: detail::project_rows_chains<6>(x, ld, n, w, b, out + r0); break;
-                default: detail::project_rows_chains<7>(x, ld, n, w, b, out + r0); break;
+                case 1: detail::project_rows_chains<1, NC>(x, ld, n, w, b, out + r0); break;
+                case 2: detail::project_rows_chains<2, NC>(x, ld, n, w, b, out + r0); break;
+                case 3: detail::project_rows_chains<3, NC>(x, ld, n, w, b, out + r0); break;
+                case 4: detail::project_rows_chains<4, NC>(x, ld, n, w, b, out + r0); break;
+                case 5: detail::project_rows_chains<5, NC>(x, ld, n, w, b, out + r0); break;
+                case 6: detail::project_rows_chains<6, NC>(x, ld, n, w, b, out + r0); break;
+                default: detail::project_rows_chains<7, NC>(x, ld, n, w, b, out + r0); break;
             }
             return;
         }
@@ -430,9 +433,11 @@ inline void copy_floats(const float* src, int n, float* dst) {
     if (k < n) vfloat::load_first(src + k, n - k, 0.0f).store_first(dst + k, n - k);
 }
 
-/// out[r] = X[r]·w + b for `rows` rows of width n (the final one-unit Linear of an MLP).
-inline void project_rows(const float* X, int rows, int n, int ld, const float* w, float b, float* out) {
+/// out[r] = X[r]·w + b for `rows` rows of width n (the final one-unit Linear of an MLP); NC: n when fixed.
+template <int NC = Dynamic>
+inline void project_rows(const float* X, int rows, int nr, int ld, const float* w, float b, float* out) {
     constexpr int W = vfloat::size;
+    const int n = dim_or<NC>(nr);
     for (int r = 0; r < rows; ++r) {
         const float* x = X + static_cast<std::ptrdiff_t>(r) * ld;
         vfloat acc0(0.0f), acc1(0.0f);

@@ -14,6 +14,7 @@
 #include "dmin/nn/mlp.hpp"
 #include "dmin/nn/mlp_block.hpp"
 #include "dmin/nn/views.hpp"
+#include "dmin/shape.hpp"
 
 namespace dmin::layers {
 DMIN_ISA_NAMESPACE_BEGIN
@@ -51,10 +52,38 @@ struct DnnWeights {
     int widest() const { return std::max(mlp.max_width(), first().in); }
 };
 
+/// The DNN's scratch: the request part, one full input row (the reference path), a block's layer outputs.
+struct DnnWorkspace {
+    static constexpr int kBlock = 32;  ///< candidates per block (Dnn::kBlock)
+    float *hu, *xfull, *y0, *y1, *logits;
+    double* acc;        ///< the reference path's double sums: [ld]
+    std::uint32_t* xp;  ///< bf16 pairs of a block's layer input: [kBlock][bf16_pairs(ld)]
+    int ld = 1;  ///< row length of y0, y1
+    template <class A>
+    void carve(A& a, const DnnWeights& w) {
+        ld = w.widest();
+        hu = a.take(static_cast<std::size_t>(w.first().out));
+        xfull = a.take(static_cast<std::size_t>(std::max(1, w.first().in)));
+        y0 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
+        y1 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
+        logits = a.take(kBlock);
+        acc = reinterpret_cast<double*>(a.take(2 * static_cast<std::size_t>(ld)));  // 64-byte aligned, room for doubles
+        xp = reinterpret_cast<std::uint32_t*>(a.take(std::size_t{kBlock} * static_cast<std::size_t>(kernels::bf16_pairs(ld))));
+    }
+};
+
+/// The prediction MLP's forward passes. S: the model's shape. Where it fixes the DNN's hidden widths
+/// (S::dnn_units), every layer's output width, and every input width but the first layer's (which the
+/// model file's features decide), reach the products as constants.
+template <class S = dynamic_shape>
 class Dnn {
+    using Units = typename S::dnn_units;
+    static constexpr int kFirst = Units::first;            ///< the first layer's width, when fixed
+    static constexpr int kLast = nn::last_width<Units>();  ///< the one-unit head's input width, when fixed
+
 public:
     /// Candidates per block of the candidate part (the row tile of the DNN's products).
-    static constexpr int kBlock = 32;
+    static constexpr int kBlock = DnnWorkspace::kBlock;
 
     static nn::MlpConfig mlp_config(const ModelSpec& s) {
         return {s.dnn_input_dim, s.dnn_units, s.dnn_acts, s.net_dropout, s.batch_norm, s.bn_only_once};
@@ -82,23 +111,7 @@ public:
         return d;
     }
 
-    struct Workspace {
-        float *hu, *xfull, *y0, *y1, *logits;
-        double* acc;        ///< the reference path's double sums: [ld]
-        std::uint32_t* xp;  ///< bf16 pairs of a block's layer input: [kBlock][bf16_pairs(ld)]
-        int ld = 1;  ///< row length of y0, y1
-        template <class A>
-        void carve(A& a, const DnnWeights& w) {
-            ld = w.widest();
-            hu = a.take(static_cast<std::size_t>(w.first().out));
-            xfull = a.take(static_cast<std::size_t>(std::max(1, w.first().in)));
-            y0 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
-            y1 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
-            logits = a.take(kBlock);
-            acc = reinterpret_cast<double*>(a.take(2 * static_cast<std::size_t>(ld)));  // 64-byte aligned, room for doubles
-            xp = reinterpret_cast<std::uint32_t*>(a.take(std::size_t{kBlock} * static_cast<std::size_t>(kernels::bf16_pairs(ld))));
-        }
-    };
+    using Workspace = DnnWorkspace;
 
     /// The request's feature pieces (embeddings, numeric values times their embedding) into x, from the
     /// request's ids and values (FeatureSlot::offset layout).
@@ -120,10 +133,12 @@ public:
     static void request(const DnnWeights& w, const float* x, Workspace& ws) {
         const nn::Linear& first = w.first();
         const int cw = w.candidate_width;
-        first.product(1, x + cw, first.in, cw, first.in, ws.hu, first.out, first.b, kernels::Init::bias);
+        first.template product<1, Dynamic, kFirst, kDnnPanel>(1, x + cw, first.in, cw, first.in, ws.hu, first.out, first.b, kernels::Init::bias);
     }
 
-    /// logits[c] for nb candidate rows of xc (candidate pieces only, rows ldx apart) on top of hu.
+    /// logits[c] for nb candidate rows of xc (candidate pieces only, rows ldx apart) on top of hu. Rows: nb
+    /// when fixed at compile time (the one-candidate path).
+    template <int Rows = Dynamic>
     static void candidates(const DnnWeights& w, int nb, const float* xc, int ldx, Workspace& ws, float* logits) {
         const nn::Linear& first = w.first();
         const auto ep = w.mlp.hidden.empty() ? kernels::Epilogue::none : w.mlp.hidden[0].epilogue();
@@ -132,25 +147,24 @@ public:
             kernels::pack_bf16_rows(xc, nb, w.candidate_width, ldx, ws.xp, kp);
             first.product_bf16(nb, ws.xp, kp, ws.y0, ws.ld, ws.hu, kernels::Init::bias, ep);
         } else if (w.candidate_width > 0) {  // the request part hu (bias included) is every row's initial value
-            first.product(nb, xc, ldx, 0, w.candidate_width, ws.y0, ws.ld, ws.hu, kernels::Init::bias, ep);
+            first.template product<Rows, Dynamic, kFirst, kDnnPanel>(nb, xc, ldx, 0, w.candidate_width, ws.y0, ws.ld, ws.hu, kernels::Init::bias, ep);
         } else {
             for (int c = 0; c < nb; ++c) std::copy(ws.hu, ws.hu + first.out, ws.y0 + static_cast<std::ptrdiff_t>(c) * ws.ld);
             if (ep == kernels::Epilogue::relu)
                 for (int c = 0; c < nb * ws.ld; ++c) ws.y0[c] = std::max(ws.y0[c], 0.0f);
         }
-        const float* r = tail(w, nb, ws, ws.xp);
+        const float* r = tail<Rows>(w, nb, ws, ws.xp);
         std::copy(r, r + nb, logits);
     }
 
     /// The whole DNN on one full permuted input row (ws.xfull), the first layer at full width, as Eigen
     /// expressions over views sized by the shape's DNN widths (S::dnn_units): the oracle of the
     /// request/candidate split.
-    template <class S>
     static float reference(const DnnWeights& w, Workspace& ws) {
         const int in = w.first().in;
         float* const bufs[2] = {ws.y0, ws.y1};
         float logit = 0;
-        nn::mlp_reference_from<1, typename S::dnn_units, 0, Dynamic>(w.mlp, nn::view<1, Dynamic>(ws.xfull, 1, in, in), bufs, ws.ld, &logit, ws.acc);
+        nn::mlp_reference_from<1, Units, 0, Dynamic>(w.mlp, nn::view<1, Dynamic>(ws.xfull, 1, in, in), bufs, ws.ld, &logit, ws.acc);
         return logit;
     }
 
@@ -170,6 +184,7 @@ private:
 
     /// Activation of the first layer (its pre-activation, or its fused ReLU output, is in y0) and the
     /// rest of the DNN; returns the logits (nb). `xp`: bf16 scratch (bf16 precision), or null for float32.
+    template <int Rows>
     static const float* tail(const DnnWeights& w, int nb, Workspace& ws, std::uint32_t* xp) {
         if (w.mlp.hidden.empty()) {
             for (int c = 0; c < nb; ++c) ws.logits[c] = ws.y0[static_cast<std::ptrdiff_t>(c) * ws.ld];
@@ -179,13 +194,13 @@ private:
         const float* cur = ws.y0;
         float* bufs[2] = {ws.y1, ws.y0};
         int which = 0;
-        for (std::size_t k = 1; k < w.mlp.hidden.size(); ++k) {
+        nn::for_each_hidden<Units, 1>(w.mlp.hidden.size(), [&](std::size_t k, auto in, auto out) {
             float* dst = bufs[which] == cur ? bufs[which ^ 1] : bufs[which];
-            w.mlp.hidden[k].forward(nb, cur, ws.ld, dst, ws.ld, xp);
+            w.mlp.hidden[k].template forward<Rows, decltype(in)::value, decltype(out)::value, kDnnPanel>(nb, cur, ws.ld, dst, ws.ld, xp);
             cur = dst;
             which ^= 1;
-        }
-        w.mlp.project_out(nb, cur, ws.ld, ws.logits);
+        });
+        w.mlp.template project_out<kLast>(nb, cur, ws.ld, ws.logits);
         return ws.logits;
     }
 

@@ -99,6 +99,8 @@ class TargetAttention {
 public:
     static constexpr int kLanes = kTargetLanes;
     static constexpr int kChunk = kTargetChunk;
+    using Units = typename S::attention_units;
+    static constexpr int kLast = nn::last_width<Units>();  ///< the one-unit head's input width, when fixed
 
     static std::string prefix(std::size_t branch, int h) {
         return "multi_interest_extractor." + std::to_string(branch) + ".target_attention." + std::to_string(h);
@@ -186,7 +188,7 @@ public:
         const float* cur = hidden_rows(hw, nv, ws);
         // Ordered projection and softmax: bit-identical to lanes(), so a candidate's score does not depend
         // on whether it was scored alone or in a group.
-        hw.attn.project_out_ordered(nv, cur, ws.att_w, ws.tile_e);
+        hw.attn.template project_out_ordered<kLast>(nv, cur, ws.att_w, ws.tile_e);
         kernels::softmax_ordered(ws.tile_e, nv);
         std::fill(w, w + L, 0.0f);
         for (int v = 0; v < nv; ++v) w[ws.valid[static_cast<std::size_t>(v)]] = ws.tile_e[v];
@@ -329,15 +331,17 @@ private:
     }
 
     /// The remaining hidden layers on rows, ping-pong between tile_b and tile_a; returns the last output.
+    /// With the shape's attention widths fixed, each layer is a product of constant widths.
     static const float* hidden_rows(const TargetAttentionWeights& hw, int nv, Workspace& ws) {
         const float* cur = ws.tile_a;
         float* bufs[2] = {ws.tile_b, ws.tile_a};
         int which = 0;
-        for (std::size_t k = 1; k < hw.attn.hidden.size(); ++k) {
-            hw.attn.hidden[k].forward(nv, cur, ws.att_w, bufs[which], ws.att_w, ws.tile_p);
+        nn::for_each_hidden<Units, 1>(hw.attn.hidden.size(), [&](std::size_t k, auto in, auto out) {
+            hw.attn.hidden[k].template forward<Dynamic, decltype(in)::value, decltype(out)::value>(nv, cur, ws.att_w, bufs[which], ws.att_w,
+                                                                                                 ws.tile_p);
             cur = bufs[which];
             which ^= 1;
-        }
+        });
         return cur;
     }
 
@@ -372,11 +376,15 @@ private:
         first.finish_units(cols, h1, ld);
         const float* cur = h1;
         int which = 1;
-        for (std::size_t k = 1; k < mlp.hidden.size(); ++k) {
-            mlp.hidden[k].forward_units(cols, cur, ld, ws.lane_h[which], ld, ws.lane_p);
+        // Only the layers' output widths (the products' rows) are constants here: the columns are a
+        // runtime count (positions × lanes), and a constant K with a runtime column count compiles every
+        // register tile for that K (kernels::detail::tile_used), several times the compile time of the
+        // rest of a fixed shape.
+        nn::for_each_hidden<Units, 1>(mlp.hidden.size(), [&](std::size_t k, auto, auto out) {
+            mlp.hidden[k].template forward_units<Dynamic, Dynamic, decltype(out)::value>(cols, cur, ld, ws.lane_h[which], ld, ws.lane_p);
             cur = ws.lane_h[which];
             which ^= 1;
-        }
+        });
         kernels::gemm_tn(1, cols, mlp.head.in, mlp.head.wt, 1, cur, ld, ws.lane_e + p0 * kLanes, cols, mlp.head.b, kernels::Init::row_bias);
     }
 

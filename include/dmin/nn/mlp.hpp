@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "dmin/act.hpp"
@@ -36,28 +38,30 @@ struct Linear {
     int wp_in = 0;
 
     /// Y[rows×out] = X[rows×in]·W^T + b (then the epilogue). Rows, In, Out: the sizes when fixed at compile
-    /// time (a fixed shape's layers), which reach the kernel as constants; W^T must then be row-major.
-    template <int Rows = Dynamic, int In = Dynamic, int Out = Dynamic>
+    /// time (a fixed shape's layers), which reach the kernel as constants; Panel: the column-panel width W^T
+    /// was packed with (0: row-major), so that a fixed Out also fixes every panel's width.
+    template <int Rows = Dynamic, int In = Dynamic, int Out = Dynamic, int Panel = 0>
     void forward(int rows, const float* X, int ldx, float* Y, int ldy, kernels::Epilogue ep = kernels::Epilogue::none) const {
-        const auto init = b ? kernels::Init::bias : kernels::Init::zero;
-        if constexpr (Rows == Dynamic && In == Dynamic && Out == Dynamic) {
-            product(rows, X, ldx, 0, in, Y, ldy, b, init, ep);
-        } else {
-            assert(panel == 0);
-            kernels::gemm<Rows, Out, In>(rows, out, in, X, ldx, wt, out, Y, ldy, b, init, ep);
-        }
+        product<Rows, In, Out, Panel>(rows, X, ldx, 0, in, Y, ldy, b, b ? kernels::Init::bias : kernels::Init::zero, ep);
     }
 
     /// Y[rows×out] = X[rows × (k1−k0)]·(rows k0..k1 of W^T) + init (kernels::gemm's Init: bias[out] for
     /// Init::bias, or Y itself): a product with one slice of the input, as the scorer's request and
-    /// candidate parts of the first DNN layer are.
+    /// candidate parts of the first DNN layer are. Rows, K (= k1 − k0), Out, Panel: as for forward().
+    template <int Rows = Dynamic, int K = Dynamic, int Out = Dynamic, int Panel = 0>
     void product(int rows, const float* X, int ldx, int k0, int k1, float* Y, int ldy, const float* bias, kernels::Init init,
                  kernels::Epilogue ep = kernels::Epilogue::none) const {
-        const int pw = panel > 0 ? panel : out;
-        for (int j0 = 0; j0 < out; j0 += pw) {
-            const int w = std::min(pw, out - j0);  // this panel's width (= its row length)
-            const float* B = wt + static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k0) * w;
-            kernels::gemm(rows, w, k1 - k0, X, ldx, B, w, Y + j0, ldy, bias ? bias + j0 : nullptr, init, ep);
+        if constexpr (Out == Dynamic) {
+            const int pw = panel > 0 ? panel : out;
+            for (int j0 = 0; j0 < out; j0 += pw) {
+                const int w = std::min(pw, out - j0);  // this panel's width (= its row length)
+                const float* B = wt + static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k0) * w;
+                kernels::gemm<Rows, Dynamic, K>(rows, w, k1 - k0, X, ldx, B, w, Y + j0, ldy, bias ? bias + j0 : nullptr, init, ep);
+            }
+        } else {
+            constexpr int pw = Panel == 0 || Out <= Panel ? Out : Panel;  // pack_panels leaves out <= p row-major
+            assert(out == Out && panel == (pw == Out ? 0 : Panel));
+            fixed_panels<Rows, K, Out, pw>(std::make_index_sequence<(Out + pw - 1) / pw>{}, rows, X, ldx, k0, k1, Y, ldy, bias, init, ep);
         }
     }
 
@@ -80,6 +84,19 @@ struct Linear {
         return static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k) * w + (j - j0);
     }
     float at(int k, int j) const { return wt[index(k, j)]; }
+
+private:
+    /// product() with Out fixed: panel P is columns [P·PW, P·PW + w) with w known when compiling.
+    template <int Rows, int K, int Out, int PW, std::size_t... P>
+    void fixed_panels(std::index_sequence<P...>, int rows, const float* X, int ldx, int k0, int k1, float* Y, int ldy,
+                      const float* bias, kernels::Init init, kernels::Epilogue ep) const {
+        auto one = [&](auto j0_tag) {
+            constexpr int j0 = decltype(j0_tag)::value, w = std::min(PW, Out - j0);
+            const float* B = wt + static_cast<std::ptrdiff_t>(j0) * in + static_cast<std::ptrdiff_t>(k0) * w;
+            kernels::gemm<Rows, w, K>(rows, w, k1 - k0, X, ldx, B, w, Y + j0, ldy, bias ? bias + j0 : nullptr, init, ep);
+        };
+        (one(std::integral_constant<int, static_cast<int>(P) * PW>{}), ...);
+    }
 };
 
 /// Rearranges the row-major W^T of `lin` into column panels of width p (a no-op when out <= p).
@@ -136,6 +153,9 @@ struct Hidden {
     }
     /// Feature-major forward: Y[out×cols] = act(W·X + b) for X[in×cols]. With `xp` (scratch of
     /// bf16_pairs(in) × ldx words) and packed weights (bf16 precision), X enters the product as bf16 pairs.
+    /// Cols, In, Out: the sizes fixed at compile time (as for Linear::forward; the bf16 product stays
+    /// runtime-sized).
+    template <int Cols = Dynamic, int In = Dynamic, int Out = Dynamic>
     void forward_units(int cols, const float* X, int ldx, float* Y, int ldy, std::uint32_t* xp = nullptr) const {
         assert(lin.panel == 0);  // feature-major layers keep W^T row-major
         if (xp && lin.wpa) {
@@ -143,23 +163,56 @@ struct Hidden {
             kernels::pack_bf16_units(X, lin.in, cols, ldx, xp, ldx);
             kernels::gemm_bf16(lin.out, cols, kp, lin.wpa, kp, xp, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
         } else {
-            kernels::gemm_tn(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
+            kernels::gemm_tn<Out, Cols, In>(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
         }
         finish_units(cols, Y, ldy);
     }
     /// Y = act(X·W^T + b). With `xp` (scratch of rows × bf16_pairs(in) words) and packed weights (bf16
-    /// precision), X enters the product as bf16 pairs.
+    /// precision), X enters the product as bf16 pairs. Rows, In, Out, Panel: as for Linear::forward.
+    template <int Rows = Dynamic, int In = Dynamic, int Out = Dynamic, int Panel = 0>
     void forward(int rows, const float* X, int ldx, float* Y, int ldy, std::uint32_t* xp = nullptr) const {
         if (xp && lin.wp) {
             const int kp = kernels::bf16_pairs(lin.in);
             kernels::pack_bf16_rows(X, rows, lin.in, ldx, xp, kp);
             lin.product_bf16(rows, xp, kp, Y, ldy, lin.b, lin.b ? kernels::Init::bias : kernels::Init::zero, epilogue());
         } else {
-            lin.forward(rows, X, ldx, Y, ldy, epilogue());
+            lin.forward<Rows, In, Out, Panel>(rows, X, ldx, Y, ldy, epilogue());
         }
         finish(rows, Y, ldy);
     }
 };
+
+namespace detail {
+template <class U, std::size_t From, class F, std::size_t... I>
+void for_each_fixed_hidden(F& f, std::index_sequence<I...>) {
+    (f(From + I, std::integral_constant<int, U::template at<From + I - 1>()>{}, std::integral_constant<int, U::template at<From + I>()>{}),
+     ...);
+}
+}  // namespace detail
+
+/// Calls f(k, in, out) for the hidden layers k = From, From + 1, … of an MLP whose hidden widths are U
+/// (Units<...>, or DynamicUnits). `in` and `out` are std::integral_constant<int, …>: the layer's widths
+/// when U fixes them (layer k's input is layer k−1's output; From ≥ 1, since the MLP's own input width
+/// is not among U's), Dynamic otherwise, so that a fixed shape's layers become constant-sized products
+/// while the runtime-sized model runs the same code over the widths in its weights.
+template <class U, std::size_t From, class F>
+void for_each_hidden(std::size_t count, F&& f) {
+    static_assert(From >= 1, "the MLP's input width is not in Units");
+    if constexpr (U::fixed) {
+        assert(count == static_cast<std::size_t>(U::count));
+        if constexpr (From < static_cast<std::size_t>(U::count))
+            detail::for_each_fixed_hidden<U, From>(f, std::make_index_sequence<static_cast<std::size_t>(U::count) - From>{});
+    } else {
+        for (std::size_t k = From; k < count; ++k) f(k, std::integral_constant<int, Dynamic>{}, std::integral_constant<int, Dynamic>{});
+    }
+}
+
+/// The last hidden width of U (the one-unit head's input), Dynamic when U does not fix it.
+template <class U>
+constexpr int last_width() {
+    if constexpr (U::fixed) return U::count > 0 ? U::template at<static_cast<std::size_t>(U::count) - 1>() : Dynamic;
+    else return Dynamic;
+}
 
 /// FuxiCTR MLP_Block with one output unit: hidden layers, then Linear(last → 1). Output activation
 /// (sigmoid / identity) is applied by the caller.
@@ -174,12 +227,14 @@ struct Mlp {
     }
 
     /// project_out with the rounding of the feature-major path (kernels::project_rows_ordered).
+    template <int In = Dynamic>
     void project_out_ordered(int rows, const float* X, int ldx, float* out) const {
-        kernels::project_rows_ordered(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
+        kernels::project_rows_ordered<In>(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
     }
-    /// out[r] = X[r]·w + b for the final one-unit Linear.
+    /// out[r] = X[r]·w + b for the final one-unit Linear; In: its input width when fixed at compile time.
+    template <int In = Dynamic>
     void project_out(int rows, const float* X, int ldx, float* out) const {
-        kernels::project_rows(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
+        kernels::project_rows<In>(X, rows, head.in, ldx, head.wt, head.b ? head.b[0] : 0.0f, out);
     }
 };
 
