@@ -376,12 +376,10 @@ private:
         first.finish_units(cols, h1, ld);
         const float* cur = h1;
         int which = 1;
-        // Only the layers' output widths (the products' rows) are constants here: the columns are a
-        // runtime count (positions × lanes), and a constant K with a runtime column count compiles every
-        // register tile for that K (kernels::detail::tile_used), several times the compile time of the
-        // rest of a fixed shape.
+        // Only the output widths are constants: with the column count runtime, a constant K would compile
+        // every register tile for that K (kernels::detail::tile_used; benchmarks/RESULTS.md §6).
         nn::for_each_hidden<Units, 1>(mlp.hidden.size(), [&](std::size_t k, auto, auto out) {
-            mlp.hidden[k].template forward_units<Dynamic, Dynamic, decltype(out)::value>(cols, cur, ld, ws.lane_h[which], ld, ws.lane_p);
+            mlp.hidden[k].template forward_units<decltype(out)::value>(cols, cur, ld, ws.lane_h[which], ld, ws.lane_p);
             cur = ws.lane_h[which];
             which ^= 1;
         });

@@ -153,9 +153,9 @@ struct Hidden {
     }
     /// Feature-major forward: Y[out×cols] = act(W·X + b) for X[in×cols]. With `xp` (scratch of
     /// bf16_pairs(in) × ldx words) and packed weights (bf16 precision), X enters the product as bf16 pairs.
-    /// Cols, In, Out: the sizes fixed at compile time (as for Linear::forward; the bf16 product stays
-    /// runtime-sized).
-    template <int Cols = Dynamic, int In = Dynamic, int Out = Dynamic>
+    /// Out: the output width when fixed at compile time (the product's rows; the columns and K stay
+    /// runtime: see TargetAttention::lane_chunk), and the bf16 product stays runtime-sized.
+    template <int Out = Dynamic>
     void forward_units(int cols, const float* X, int ldx, float* Y, int ldy, std::uint32_t* xp = nullptr) const {
         assert(lin.panel == 0);  // feature-major layers keep W^T row-major
         if (xp && lin.wpa) {
@@ -163,7 +163,7 @@ struct Hidden {
             kernels::pack_bf16_units(X, lin.in, cols, ldx, xp, ldx);
             kernels::gemm_bf16(lin.out, cols, kp, lin.wpa, kp, xp, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
         } else {
-            kernels::gemm_tn<Out, Cols, In>(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
+            kernels::gemm_tn<Out>(lin.out, cols, lin.in, lin.wt, lin.out, X, ldx, Y, ldy, lin.b, kernels::Init::row_bias, epilogue());
         }
         finish_units(cols, Y, ldy);
     }
