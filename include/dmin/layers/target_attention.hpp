@@ -14,6 +14,7 @@
 #include "dmin/kernels/rowops.hpp"
 #include "dmin/layers/self_attention.hpp"
 #include "dmin/nn/mlp_block.hpp"
+#include "dmin/nn/ops.hpp"
 #include "dmin/nn/views.hpp"
 
 namespace dmin::layers {
@@ -38,6 +39,18 @@ struct TargetAttentionWeights {
     const std::uint32_t* wd_p = nullptr;
     const std::uint32_t* wd_pa = nullptr;
 };
+
+/// The attention MLP's first layer, [Wa; Wb; Wc; Wd] → [Wa+Wc; Wb−Wc; Wd; Wc] in place (blocks of `blk`
+/// floats; no second copy): see TargetAttentionWeights.
+inline void rewrite_target_first_layer(float* w1, std::ptrdiff_t blk) {
+    for (std::ptrdiff_t e = 0; e < blk; ++e) {
+        const float wc = w1[2 * blk + e];
+        w1[e] += wc;
+        w1[blk + e] -= wc;
+        w1[2 * blk + e] = w1[3 * blk + e];
+        w1[3 * blk + e] = wc;
+    }
+}
 
 /// bf16 precision: W_d^T in both pair layouts, and every later hidden layer's weights (load time).
 inline void pack_target_attention_bf16(TargetAttentionWeights& t, int D, WordStore& store) {
@@ -147,7 +160,7 @@ public:
         if (!t.attn.hidden.empty()) {
             const int A1 = d.A1;
             float* w1 = w.get(nn::mlp_key(p + ".attn_mlp", 0, "weight"));  // the storage attn.hidden[0] views
-            rewrite_first_layer(w1, static_cast<std::ptrdiff_t>(D) * A1);
+            rewrite_target_first_layer(w1, static_cast<std::ptrdiff_t>(D) * A1);
             t.wac = w1;
             t.wbcd = w1 + static_cast<std::ptrdiff_t>(D) * A1;
             t.wd = w1 + 2 * static_cast<std::ptrdiff_t>(D) * A1;
@@ -168,7 +181,7 @@ public:
         ws.zp = ws.nv == L ? z : ws.zv;
         for (std::size_t h = 0; h < heads.size(); ++h) {
             const float* zh = z + static_cast<std::ptrdiff_t>(h) * L * D;
-            if (ws.nv == 0) mean_rows(zh, L, D, ws.zmean + static_cast<std::ptrdiff_t>(h) * D);
+            if (ws.nv == 0) nn::mean_rows<S::D>(zh, L, D, ws.zmean + static_cast<std::ptrdiff_t>(h) * D);
             head_user_terms(heads[h], d, zh, static_cast<int>(h), ws);
         }
     }
@@ -249,23 +262,6 @@ public:
     }
 
 private:
-    /// [Wa; Wb; Wc; Wd] → [Wa+Wc; Wb−Wc; Wd; Wc] in place (blocks of `blk` floats; no second copy).
-    static void rewrite_first_layer(float* w1, std::ptrdiff_t blk) {
-        for (std::ptrdiff_t e = 0; e < blk; ++e) {
-            const float wc = w1[2 * blk + e];
-            w1[e] += wc;
-            w1[blk + e] -= wc;
-            w1[2 * blk + e] = w1[3 * blk + e];
-            w1[3 * blk + e] = wc;
-        }
-    }
-
-    static void mean_rows(const float* zh, int L, int D, float* zm) {
-        std::fill(zm, zm + D, 0.0f);
-        for (int l = 0; l < L; ++l) nn::add_rows<S::D>(zm, D, zh + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
-        for (int e = 0; e < D; ++e) zm[e] /= static_cast<float>(L);
-    }
-
     /// g_l = g0_l + [z_l, k_l ⊙ z_l]·[Wb−Wc; Wd]^T for the valid positions (packed), as one product with
     /// K = 2D; the valid rows of z_h are packed into zv too (unless every position is valid: then zp is z
     /// itself, and g0 is copied in one piece).
