@@ -311,12 +311,15 @@ inline void gemm_tile(bool full, int K, const E* A, std::ptrdiff_t ars, std::ptr
 }
 
 /// Columns [n, n + cols) of MR rows of C with a tile of `take` vectors (cols ≤ take·W).
-/// `src` is at the chunk's first row.
+/// `src` is the whole product's, moved here to row m and column n in one step: a Src moved by the caller
+/// and copied here went through the stack, and for OuterInit (48 bytes, passed by reference) GCC built
+/// it with scalar stores and copied it with a vector load that those stores cannot forward to, a stall
+/// per row tile that made the compile-time paper shape slower than the runtime one (RESULTS.md §6).
 template <int MR, class Src, class Ops, class Sz, class E = typename Ops::elem>
 inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks, const E* B,
-                       int ldb, float* C, int ldc, Src src, Epilogue ep) {
+                       int ldb, float* C, int ldc, SrcArg<Src> src, int m, Epilogue ep) {
     constexpr int W = vfloat::size;
-    const Src at = src.at_col(n);
+    const Src at = src.at_row(m).at_col(n);
     const bool full = cols == take * W;
     auto run = [&](auto nv_tag) {
         constexpr int NV = decltype(nv_tag)::value;
@@ -342,16 +345,17 @@ inline void gemm_chunk(int take, int n, int cols, int K, const E* A, std::ptrdif
     }
 }
 
-/// Rows [0, rows) (rows < 6) of one column chunk, with the tile height that fits exactly.
+/// Rows [m, m + rows) (rows < 6) of one column chunk, with the tile height that fits exactly (A and C
+/// already at row m; src as gemm_chunk's).
 template <class Src, class Ops, class Sz, class E = typename Ops::elem>
 inline void gemm_tail_rows(int rows, int take, int n, int cols, int K, const E* A, std::ptrdiff_t ars, std::ptrdiff_t aks,
-                           const E* B, int ldb, float* C, int ldc, Src src, Epilogue ep) {
+                           const E* B, int ldb, float* C, int ldc, SrcArg<Src> src, int m, Epilogue ep) {
     switch (rows) {
-        case 1: gemm_chunk<1, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 2: gemm_chunk<2, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 3: gemm_chunk<3, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 4: gemm_chunk<4, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
-        case 5: gemm_chunk<5, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, ep); break;
+        case 1: gemm_chunk<1, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, m, ep); break;
+        case 2: gemm_chunk<2, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, m, ep); break;
+        case 3: gemm_chunk<3, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, m, ep); break;
+        case 4: gemm_chunk<4, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, m, ep); break;
+        case 5: gemm_chunk<5, Src, Ops, Sz>(take, n, cols, K, A, ars, aks, B, ldb, C, ldc, src, m, ep); break;
         default: break;
     }
 }
@@ -390,12 +394,12 @@ inline void gemm_strided(int Mr, int Nr, int K, const E* A, std::ptrdiff_t ars, 
         const int fives = take == 5 ? (M - m) / 5 : (take >= 2 ? five_row_tiles(M - m) : 0);  // 5 × 5 tiles: 5 rows only
         for (; m + MR <= M - 5 * fives; m += MR)
             gemm_chunk<MR, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
-                           src.at_row(m), ep);
+                           src, m, ep);
         for (int f = 0; f < fives; ++f, m += 5)
             gemm_chunk<5, Src, Ops, Sz>(take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
-                          src.at_row(m), ep);
+                          src, m, ep);
         gemm_tail_rows<Src, Ops, Sz>(M - m, take, n, cols, K, A + m * ars, ars, aks, B, ldb, C + static_cast<std::ptrdiff_t>(m) * ldc, ldc,
-                       src.at_row(m), ep);
+                       src, m, ep);
         n += take * W;
         nvec -= take;
     }
