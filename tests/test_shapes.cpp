@@ -49,6 +49,14 @@ void same_as_runtime(const std::string& path, const char* type_text) {
     }
     CHECK(compared == 3 * (1 + 5 + 12 + 16 + 70));
     CHECK(differ == 0);
+    if constexpr (dmin::BranchState<Shape>::owns_scratch) {  // the compiler's measure of the branch scratch is the runtime one
+        for (const auto& b : fixed.branches()) {
+            dmin::Arena measure;
+            dmin::BranchBuffers<Shape> buffers{};
+            buffers.carve(measure, b, dmin::scratch_detail::attention_widest(b));
+            CHECK(measure.used() == dmin::BranchState<Shape>::kFloats);
+        }
+    }
 }
 
 }  // namespace
@@ -99,4 +107,17 @@ TEST_CASE("compile-time shapes: a shape type lists every size it fixes", "[shape
     STATIC_REQUIRE(Net::dnn_units::count == 3);
     STATIC_REQUIRE(dmin::dynamic_shape::A1 == dmin::Dynamic);
     STATIC_REQUIRE(dmin::Shape<8, 5, 2, 0, dmin::Units<>, dmin::Units<>>::A1 == dmin::Dynamic);
+}
+
+TEST_CASE("compile-time shapes: a branch's scratch is a fixed-size member exactly when the shape fixes all its sizes", "[shapes]") {
+    using Paper = dmin::Shape<32, 50, 4, 8, dmin::Units<80, 40>, dmin::Units<512, 128, 64>>;
+    STATIC_REQUIRE(dmin::BranchState<Paper>::owns_scratch);
+    STATIC_REQUIRE(sizeof(dmin::BranchState<Paper>) >= dmin::BranchState<Paper>::kFloats * sizeof(float));
+    STATIC_REQUIRE(alignof(dmin::BranchState<Paper>) == dmin::kAlign);
+    STATIC_REQUIRE(!dmin::BranchState<dmin::dynamic_shape>::owns_scratch);
+    STATIC_REQUIRE(!dmin::BranchState<dmin::Shape<dmin::Dynamic, 50, 4, 8, dmin::Units<80, 40>, dmin::Units<64>>>::owns_scratch);
+    STATIC_REQUIRE(!dmin::BranchState<dmin::Shape<32, 50, 4, 8, dmin::DynamicUnits, dmin::Units<64>>>::owns_scratch);
+    STATIC_REQUIRE(!dmin::BranchState<dmin::Shape<32, 50, 4, 8, dmin::Units<>, dmin::Units<64>>>::owns_scratch);
+    // The Scorer itself stays small: the fixed scratch lives in its branch states, on the heap.
+    STATIC_REQUIRE(sizeof(dmin::Scorer<dmin::Model<Paper>>) < 1024);
 }

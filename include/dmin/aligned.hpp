@@ -52,24 +52,37 @@ private:
     std::size_t size_ = 0;
 };
 
-/// Hands out 64-byte-aligned slices of one AlignedBuffer. Used twice: once to measure, once to carve.
+/// Hands out 64-byte-aligned slices of one buffer. Used twice: once to measure, once to carve. The
+/// measuring mode is constexpr, so that a layout whose sizes are all compile-time constants is measured
+/// by the compiler (a compile-time shape's per-branch scratch, dmin/branch_state.hpp).
 class Arena {
 public:
     static constexpr std::size_t kSlack = 16;
 
     /// Measuring mode: records sizes only.
-    Arena() = default;
+    constexpr Arena() = default;
     explicit Arena(AlignedBuffer& buf) : base_(buf.data()), cap_(buf.size()) {}
+    /// Carves `cap` floats at `base` (64-byte aligned, zeroed by its owner).
+    Arena(float* base, std::size_t cap) : base_(base), cap_(cap) {}
 
     /// n floats, 64-byte aligned, followed by at least kSlack readable floats (kernels load whole vectors).
-    float* take(std::size_t n) {
+    constexpr float* take(std::size_t n) {
         const std::size_t at = used_;
         used_ += padded_floats(n + kSlack);
         if (!base_) return nullptr;
         if (used_ > cap_) throw std::bad_alloc();
         return base_ + at;
     }
-    std::size_t used() const noexcept { return used_; }
+    /// take() of `n` float slots seen as T (int indices, bf16 pair words, double sums: sizeof(T) <= 8,
+    /// n counts floats). The cast is never reached while measuring, which keeps take_as constexpr.
+    template <class T>
+    constexpr T* take_as(std::size_t n) {
+        static_assert(sizeof(T) <= 2 * sizeof(float) && kAlign % alignof(T) == 0, "T fits float slots of an aligned slice");
+        float* p = take(n);
+        if (!p) return nullptr;
+        return reinterpret_cast<T*>(p);
+    }
+    constexpr std::size_t used() const noexcept { return used_; }
 
 private:
     float* base_ = nullptr;

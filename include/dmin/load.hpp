@@ -284,7 +284,7 @@ private:
         d.L = s.branches[i].L;
         d.H = s.num_heads;
         d.hd = d.D / d.H;
-        d.P = s.pos_emb_dim;
+        d.P = s.use_pos_emb ? s.pos_emb_dim : 0;  // the width the layers use (Shape's P: 0 without)
         d.A1 = s.attention_units.empty() ? 1 : s.attention_units[0];
         return d;
     }

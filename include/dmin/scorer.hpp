@@ -8,35 +8,12 @@
 #include <vector>
 
 #include "dmin/aligned.hpp"
+#include "dmin/branch_state.hpp"
 #include "dmin/candidates.hpp"
 #include "dmin/error.hpp"
 #include "dmin/model.hpp"
 
 namespace dmin {
-
-/// One branch's request state in a Scorer: its activations and each layer's workspace, carved from
-/// the scorer's one buffer.
-template <class S>
-struct BranchState {
-    float *s0, *r, *z, *sp;  ///< sequence embedding [L, D], refined [L, D], z [H][L][D], sum pool [D]
-    typename layers::SelfAttention<S>::Workspace att;
-    layers::BlockWorkspace block;  ///< the refiner's, then the interest heads' (one after the other)
-    typename layers::TargetAttention<S>::Workspace target;
-
-    template <class A, class B>
-    void carve(A& a, const B& b) {
-        const auto L = static_cast<std::size_t>(b.L), D = static_cast<std::size_t>(b.D), H = static_cast<std::size_t>(b.H);
-        s0 = a.take(L * D);
-        r = a.take(L * D);
-        z = a.take(H * L * D);
-        sp = a.take(D);
-        att.carve(a, b);
-        block.carve(a, b);
-        int widest = 1;
-        for (const auto& t : b.target) widest = std::max(widest, t.attn.max_width());
-        target.carve(a, b, widest);
-    }
-};
 
 /// Request state for one thread. Construction sizes every buffer; set_user() and score() never
 /// allocate. The model must outlive the scorer; many scorers may share one const model.
@@ -114,10 +91,25 @@ private:
 
     template <class A>
     void carve(A& a) {
-        for (std::size_t i = 0; i < st_.size(); ++i) st_[i].carve(a, m_.branches()[i]);
+        for (std::size_t i = 0; i < st_.size(); ++i) carve_branch(a, i);
         dnn_ws_.carve(a, m_.dnn());
         ldxc_ = std::max(1, m_.dnn().candidate_width);
         xc_ = a.take(std::size_t{Dnn::kBlock} * static_cast<std::size_t>(ldxc_));
+    }
+
+    /// Branch i's buffers: in its own fixed-size scratch when the shape fixes its sizes (the model was
+    /// checked against the shape at load, so they fit: Arena throws otherwise), else carved from `a`.
+    template <class A>
+    void carve_branch(A& a, std::size_t i) {
+        const auto& b = m_.branches()[i];
+        const int widest = scratch_detail::attention_widest(b);
+        auto& s = st_[i];
+        if constexpr (BranchState<S>::owns_scratch) {
+            Arena own(s.scratch(), BranchState<S>::kFloats);
+            s.carve(own, b, widest);
+        } else {
+            s.carve(a, b, widest);
+        }
     }
 
     /// Embedding → refiner → interest heads → the target attention's per-user terms, for one branch.
@@ -127,7 +119,7 @@ private:
         auto& s = st_[i];
         const int L = dim_or<S::L>(b.L), D = dim_or<S::D>(b.D);
         layers::Embedding::gather_sequence(m_.embedding(), spec.branches[i], ids_.data(), L, s.s0);
-        s.target.nv = layers::Embedding::valid_positions(m_.embedding(), spec.branches[i], ids_.data(), L, s.target.valid.data(), s.att.pad);
+        s.target.nv = layers::Embedding::valid_positions(m_.embedding(), spec.branches[i], ids_.data(), L, s.target.valid, s.att.pad);
         if (spec.sum_pooling) {
             std::fill(s.sp, s.sp + D, 0.0f);
             for (int l = 0; l < L; ++l) nn::add_rows<S::D>(s.sp, D, s.s0 + static_cast<std::ptrdiff_t>(l) * D, D, 1, D);
@@ -217,14 +209,12 @@ private:
     }
 
     const M& m_;
-    /// Every activation and workspace, carved from one allocation made by the constructor (never while
-    /// scoring). It stays one runtime-sized buffer even when the Shape fixes every size it has: the
-    /// number of behaviour branches, the DNN's input width (the features' widths) and the bf16 scratch
-    /// (a load option) come from the model file, not from the Shape, so no compile-time type can size
-    /// the whole scratch; and a fixed-size member would put the whole scratch (it grows with L × L and
-    /// with the DNN's widths) inside every Scorer, on the stack of a service that declares one there.
+    /// The scratch the Shape does not size, carved from one allocation made by the constructor (never
+    /// while scoring): the DNN's, whose input width comes from the file's features, not from the Shape,
+    /// and each branch's unless the Shape fixes its sizes (BranchState). A fixed branch's scratch lives in
+    /// st_'s elements on the heap, not in Scorer itself, so a Scorer declared on a stack stays small.
     AlignedBuffer buf_;
-    std::vector<BranchState<S>> st_;
+    std::vector<BranchState<S>> st_;  ///< sized by the constructor before carving, never after: no element moves
     std::vector<std::int64_t> ids_;
     std::vector<float> values_;
     std::vector<std::int64_t> one_ids_;

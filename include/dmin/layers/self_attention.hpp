@@ -29,7 +29,7 @@ constexpr int Lq_of(int L) {
 struct BranchDims {
     int L = 0, D = 0, H = 0, hd = 0, P = 0, A1 = 0;
     /// L rounded up to whole vectors: the row length of the attention logits and of Q^T.
-    int Lq() const { return Lq_of(L); }
+    constexpr int Lq() const { return Lq_of(L); }
 };
 
 /// How an attention block treats blocked (future or padding, off-diagonal) logits.
@@ -48,7 +48,7 @@ public:
         float* pad;  ///< [L]: 1 at padding positions, 0 elsewhere (the masks: kernels::softmax_columns)
         float* inv;  ///< [Lq]: 1 / Σ of each query's unnormalised attention weights
         template <class A>
-        void carve(A& a, const BranchDims& d) {
+        constexpr void carve(A& a, const BranchDims& d) {
             const auto L = static_cast<std::size_t>(d.L), D = static_cast<std::size_t>(d.D), Lq = static_cast<std::size_t>(d.Lq());
             qkv = a.take(L * 3 * D);
             logits = a.take(L * Lq);
@@ -106,7 +106,7 @@ public:
 struct BlockWorkspace {
     float *o, *s, *hid;
     template <class A>
-    void carve(A& a, const BranchDims& d) {
+    constexpr void carve(A& a, const BranchDims& d) {
         const auto L = static_cast<std::size_t>(d.L), D = static_cast<std::size_t>(d.D);
         o = a.take(L * D);
         s = a.take(L * D);

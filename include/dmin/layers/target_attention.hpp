@@ -75,7 +75,7 @@ struct TargetAttentionWorkspace {
     float *g, *zv, *zmean, *xu;  ///< per user: [H][L][A1], [H][L][D], [H][D]; xu: [L][2D] scratch
     const float* zp = nullptr;   ///< z's valid rows per head, packed: zv, or z itself when none is padding
     int nv = 0;                  ///< valid (non-padding) positions
-    std::vector<int> valid;      ///< their indices, ascending
+    int* valid = nullptr;        ///< [L]: their indices, ascending
     float *t, *tu, *a0, *w, *interest;       ///< one candidate: [D], [D], [A1], [H][L], [H][D]
     float *q_in, *q, *feat;                  ///< the reference path: [L][D+P], [L][D], [L][4D]
     double* acc;                             ///< the reference path's double sums: [max(D, att_w)]
@@ -86,7 +86,7 @@ struct TargetAttentionWorkspace {
     int att_w = 1;                                                ///< widest attention-MLP layer
 
     template <class A>
-    void carve(A& a, const BranchDims& d, int widest) {
+    constexpr void carve(A& a, const BranchDims& d, int widest) {
         const auto L = static_cast<std::size_t>(d.L), D = static_cast<std::size_t>(d.D), H = static_cast<std::size_t>(d.H);
         const auto A1 = static_cast<std::size_t>(d.A1), P = static_cast<std::size_t>(d.P);
         att_w = widest;
@@ -94,16 +94,15 @@ struct TargetAttentionWorkspace {
         g = a.take(H * L * A1); zv = a.take(H * L * D); zmean = a.take(H * D); xu = a.take(L * 2 * D);
         t = a.take(D); tu = a.take(D); a0 = a.take(A1); w = a.take(H * L); interest = a.take(H * D);
         q_in = a.take(L * (D + P)); q = a.take(L * D); feat = a.take(L * 4 * D);
-        acc = reinterpret_cast<double*>(a.take(2 * std::max(D, aw)));  // 64-byte aligned, room for doubles
+        acc = a.template take_as<double>(2 * std::max(D, aw));  // room for max(D, aw) doubles
         tile_x = a.take(L * D); tile_a = a.take(L * aw); tile_b = a.take(L * aw); tile_e = a.take(L);
         lane_t = a.take(D * lanes); lane_u = a.take(D * lanes); lane_i = a.take(D * lanes); lane_a0 = a.take(A1 * lanes);
         lane_e = a.take(L * lanes); lane_x = a.take(D * chunk);
         lane_h[0] = a.take(aw * chunk); lane_h[1] = a.take(aw * chunk);
         const auto kpw = static_cast<std::size_t>(kernels::bf16_pairs(std::max(d.D, widest)));
-        static_assert(sizeof(float) == sizeof(std::uint32_t), "pair words in float slots");
-        tile_p = reinterpret_cast<std::uint32_t*>(a.take(L * kpw));
-        lane_p = reinterpret_cast<std::uint32_t*>(a.take(kpw * chunk));
-        valid.resize(L);
+        tile_p = a.template take_as<std::uint32_t>(L * kpw);
+        lane_p = a.template take_as<std::uint32_t>(kpw * chunk);
+        valid = a.template take_as<int>(L);
     }
 };
 
