@@ -91,7 +91,6 @@ constexpr std::size_t branch_scratch_floats() {
 template <class S, bool Fixed = scratch_detail::fixes_branch_scratch<S>()>
 struct BranchState : BranchBuffers<S> {
     static constexpr bool owns_scratch = false;
-    float* scratch() { return nullptr; }
 };
 
 template <class S>
