@@ -118,9 +118,9 @@ struct Shape {
 };
 
 /// The compile-time types of the three shapes (python/bench/models.py), as `dmin inspect` prints them.
-using SmallNet = dmin::Model<dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>>>;
-using PaperNet = dmin::Model<dmin::Shape<32, 50, 4, 8, dmin::Units<80, 40>, dmin::Units<512, 128, 64>>>;
-using LargeNet = dmin::Model<dmin::Shape<64, 100, 4, 8, dmin::Units<80, 40>, dmin::Units<1024, 512, 256>>>;
+using SmallNet = dmin::Model<dmin::Shape<8, 5, 2, 8, dmin::Units<80, 40>, dmin::Units<64, 32>, 128>>;
+using PaperNet = dmin::Model<dmin::Shape<32, 50, 4, 8, dmin::Units<80, 40>, dmin::Units<512, 128, 64>, 256>>;
+using LargeNet = dmin::Model<dmin::Shape<64, 100, 4, 8, dmin::Units<80, 40>, dmin::Units<1024, 512, 256>, 512>>;
 
 double peak_gflops() {
     const char* p = std::getenv("DMIN_PEAK_GFLOPS");

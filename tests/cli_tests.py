@@ -32,7 +32,7 @@ class Inspect(unittest.TestCase):
         for part in ["click_sequence: sequence", "shares embedding_layer.embedding_layers.adgroup_id.weight",
                      "interest heads: 4 (head dim 3)", "attention MLP: [64, 32, 16]", "DNN: input",
                      "[PReLU, PReLU]", "parameters:", "provenance:", "fuxictr",
-                     "\n  C++ shape type: using Net = dmin::Model<dmin::Shape<12, 5, 4, 8, dmin::Units<64, 32, 16>, dmin::Units<48, 24>>>;\n"]:
+                     "\n  C++ shape type: using Net = dmin::Model<dmin::Shape<12, 5, 4, 8, dmin::Units<64, 32, 16>, dmin::Units<48, 24>, 216>>;\n"]:
             self.assertIn(part, out)
 
     def test_random_models_inspect(self):

@@ -41,16 +41,16 @@ TEST_CASE("FuxiCTR cases, runtime-sized model", "[fuxictr]") {
 
 TEST_CASE("FuxiCTR cases, compile-time-sized model", "[fuxictr]") {
     using dmin::Units;
-    check_case<dmin::Model<dmin::Shape<8, 5, 2, 8, Units<80, 40>, Units<64, 32>>>>("tiny_seq_trained");
-    check_case<dmin::Model<dmin::Shape<8, 5, 2, 8, Units<80, 40>, Units<64, 32>>>>("heads2_dice_bn");
-    check_case<dmin::Model<dmin::Shape<12, 5, 4, 8, Units<64, 32, 16>, Units<48, 24>>>>("heads4_prelu");
-    check_case<dmin::Model<dmin::Shape<8, 5, 2, 4, Units<80, 40>, Units<64, 32>>>>("sum_pooling");
+    check_case<dmin::Model<dmin::Shape<8, 5, 2, 8, Units<80, 40>, Units<64, 32>, 128>>>("tiny_seq_trained");
+    check_case<dmin::Model<dmin::Shape<8, 5, 2, 8, Units<80, 40>, Units<64, 32>, 128>>>("heads2_dice_bn");
+    check_case<dmin::Model<dmin::Shape<12, 5, 4, 8, Units<64, 32, 16>, Units<48, 24>, 216>>>("heads4_prelu");
+    check_case<dmin::Model<dmin::Shape<8, 5, 2, 4, Units<80, 40>, Units<64, 32>, 144>>>("sum_pooling");
 }
 
 TEST_CASE("a compile-time shape that does not fit reports every mismatch at once", "[fuxictr][errors]") {
     const std::string file = dmin_test::work_dir() + "/fuxictr/heads4_prelu.safetensors";
     try {
-        (void)dmin::load<dmin::Model<dmin::Shape<8, 6, 2, 8, dmin::Units<64, 32>, dmin::Units<48, 24, 12>>>>(file);
+        (void)dmin::load<dmin::Model<dmin::Shape<8, 6, 2, 8, dmin::Units<64, 32>, dmin::Units<48, 24, 12>, 100>>>(file);
         FAIL("expected dmin::Error");
     } catch (const dmin::Error& e) {
         const std::string msg = e.what();
@@ -59,6 +59,7 @@ TEST_CASE("a compile-time shape that does not fit reports every mismatch at once
         CHECK_THAT(msg, Catch::Contains("H (num_heads) of branch 0: shape type has 2, file has 4"));
         CHECK_THAT(msg, Catch::Contains("attention MLP widths: shape type has Units<64, 32>, file has Units<64, 32, 16>"));
         CHECK_THAT(msg, Catch::Contains("DNN widths: shape type has Units<48, 24, 12>, file has Units<48, 24>"));
-        CHECK_THAT(msg, Catch::Contains("(use dmin::Shape<12, 5, 4, 8, dmin::Units<64, 32, 16>, dmin::Units<48, 24>> or dmin::dynamic_shape)"));
+        CHECK_THAT(msg, Catch::Contains("X (DNN input width): shape type has 100, file has 216"));
+        CHECK_THAT(msg, Catch::Contains("(use dmin::Shape<12, 5, 4, 8, dmin::Units<64, 32, 16>, dmin::Units<48, 24>, 216> or dmin::dynamic_shape)"));
     }
 }

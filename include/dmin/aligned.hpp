@@ -52,6 +52,13 @@ private:
     std::size_t size_ = 0;
 };
 
+/// N floats, 64-byte aligned and zeroed, as one object: the scratch of a layout whose size the compiler
+/// measured (Arena's measuring mode below). `new` honours the alignment (C++17), so it may live on the heap.
+template <std::size_t N>
+struct FixedScratch {
+    alignas(kAlign) float data[N] = {};
+};
+
 /// Hands out 64-byte-aligned slices of one buffer. Used twice: once to measure, once to carve. The
 /// measuring mode is constexpr, so that a layout whose sizes are all compile-time constants is measured
 /// by the compiler (a compile-time shape's per-branch scratch, dmin/branch_state.hpp).

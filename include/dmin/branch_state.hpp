@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <utility>
 
 #include "dmin/aligned.hpp"
 #include "dmin/layers/self_attention.hpp"
@@ -51,20 +50,13 @@ constexpr bool fixes_branch_scratch() {
     }
 }
 
-/// A branch's sizes as S fixes them, and its attention MLP's widest layer (as Mlp::max_width).
+/// A branch's sizes as S fixes them.
 template <class S>
 constexpr layers::BranchDims fixed_branch_dims() {
     layers::BranchDims d;
     d.L = S::L, d.D = S::D, d.H = S::H, d.hd = S::D / S::H, d.P = S::P, d.A1 = S::A1;
     return d;
 }
-template <class S, std::size_t... I>
-constexpr int fixed_attention_widest(std::index_sequence<I...>) {
-    int w = 4 * S::D;
-    ((w = std::max(w, S::attention_units::template at<I>())), ...);
-    return w;
-}
-
 /// The widest layer of branch b's attention MLPs, from its weights (the runtime fixed_attention_widest).
 template <class B>
 int attention_widest(const B& b) {
@@ -78,8 +70,7 @@ template <class S>
 constexpr std::size_t branch_scratch_floats() {
     Arena measure;
     BranchBuffers<S> b{};
-    b.carve(measure, fixed_branch_dims<S>(),
-            fixed_attention_widest<S>(std::make_index_sequence<static_cast<std::size_t>(S::attention_units::count)>{}));
+    b.carve(measure, fixed_branch_dims<S>(), S::attention_units::widest(4 * S::D));  // as attention_widest
     return measure.used();
 }
 }  // namespace scratch_detail
@@ -97,10 +88,10 @@ template <class S>
 struct BranchState<S, true> : BranchBuffers<S> {
     static constexpr bool owns_scratch = true;
     static constexpr std::size_t kFloats = scratch_detail::branch_scratch_floats<S>();
-    float* scratch() { return mem_; }
+    float* scratch() { return mem_.data; }
 
 private:
-    alignas(kAlign) float mem_[kFloats] = {};
+    FixedScratch<kFloats> mem_;
 };
 
 DMIN_ISA_NAMESPACE_END

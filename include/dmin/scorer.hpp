@@ -10,6 +10,7 @@
 #include "dmin/aligned.hpp"
 #include "dmin/branch_state.hpp"
 #include "dmin/candidates.hpp"
+#include "dmin/dnn_state.hpp"
 #include "dmin/error.hpp"
 #include "dmin/model.hpp"
 
@@ -33,6 +34,10 @@ public:
     explicit Scorer(const M& model);
 
     const M& model() const noexcept { return m_; }
+
+    /// Floats carved from the scorer's one runtime-sized buffer: 0 for a fully fixed shape, whose scratch
+    /// is all fixed-size (BranchState, DnnState).
+    std::size_t arena_floats() const noexcept { return buf_.size(); }
 
     /// Runs every candidate-independent computation for one request: sequence embeddings, refiner,
     /// interest heads, the target attention's per-user terms, sum pooling and the request part of the
@@ -91,24 +96,23 @@ private:
 
     template <class A>
     void carve(A& a) {
-        for (std::size_t i = 0; i < st_.size(); ++i) carve_branch(a, i);
-        dnn_ws_.carve(a, m_.dnn());
-        ldxc_ = std::max(1, m_.dnn().candidate_width);
-        xc_ = a.take(std::size_t{Dnn::kBlock} * static_cast<std::size_t>(ldxc_));
+        for (std::size_t i = 0; i < st_.size(); ++i) {
+            const auto& b = m_.branches()[i];
+            carve_state(a, st_[i], b, scratch_detail::attention_widest(b));
+        }
+        carve_state(a, dnn_ws_, m_.dnn().dims());
     }
 
-    /// Branch i's buffers: in its own fixed-size scratch when the shape fixes its sizes (the model was
-    /// checked against the shape at load, so they fit: Arena throws otherwise), else carved from `a`.
-    template <class A>
-    void carve_branch(A& a, std::size_t i) {
-        const auto& b = m_.branches()[i];
-        const int widest = scratch_detail::attention_widest(b);
-        auto& s = st_[i];
-        if constexpr (BranchState<S>::owns_scratch) {
-            Arena own(s.scratch(), BranchState<S>::kFloats);
-            s.carve(own, b, widest);
+    /// A state's buffers, at the model's sizes: in its own fixed-size scratch when the shape fixes them
+    /// (the model was checked against the shape at load, so they fit: Arena throws otherwise), else
+    /// carved from `a`.
+    template <class A, class State, class... Dims>
+    static void carve_state(A& a, State& s, const Dims&... d) {
+        if constexpr (State::owns_scratch) {
+            Arena own(s.scratch(), State::kFloats);
+            s.carve(own, d...);
         } else {
-            s.carve(a, b, widest);
+            s.carve(a, d...);
         }
     }
 
@@ -174,7 +178,7 @@ private:
     }
 
     /// candidate_input for n (kMinLanes <= n <= kLanes) consecutive candidates from `first`, rows of x
-    /// ldxc_ apart, with the target attention of all n run together (Target::lanes).
+    /// dnn_ws_.ldxc apart, with the target attention of all n run together (Target::lanes).
     void candidate_input_lanes(const Candidates& cands, std::size_t first, int n, float* x) {
         for (std::size_t i = 0; i < st_.size(); ++i) {
             auto& s = st_[i];
@@ -182,11 +186,11 @@ private:
             // Target embeddings candidate-major in lane_i, then feature-major (lane_t[d·kLanes + c]) for the lanes.
             layers::Embedding::gather_target_rows(m_.embedding(), i, cands, first, n, kLanes, ids_.data(), b.D, s.target.lane_i);
             for (int c = 0; c < n; ++c)
-                target_x_sum_pool(i, s.target.lane_i + static_cast<std::ptrdiff_t>(c) * b.D, x + static_cast<std::ptrdiff_t>(c) * ldxc_);
+                target_x_sum_pool(i, s.target.lane_i + static_cast<std::ptrdiff_t>(c) * b.D, x + static_cast<std::ptrdiff_t>(c) * dnn_ws_.ldxc);
             kernels::transpose(s.target.lane_i, b.D, kLanes, b.D, s.target.lane_t, kLanes);
-            for (int h = 0; h < b.H; ++h) Target::lanes(b.target[static_cast<std::size_t>(h)], b, s.target, h, n, x + interest_offset(i, h), ldxc_);
+            for (int h = 0; h < b.H; ++h) Target::lanes(b.target[static_cast<std::size_t>(h)], b, s.target, h, n, x + interest_offset(i, h), dnn_ws_.ldxc);
         }
-        for (int c = 0; c < n; ++c) candidate_features(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * ldxc_);
+        for (int c = 0; c < n; ++c) candidate_features(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * dnn_ws_.ldxc);
     }
 
     /// Checks every candidate row before any work, so a bad row leaves `out` untouched.
@@ -194,7 +198,7 @@ private:
 
     float logit_of(const float* x) {
         float logit = 0;
-        Dnn::template candidates<1>(m_.dnn(), 1, x, ldxc_, dnn_ws_, &logit);
+        Dnn::template candidates<1>(m_.dnn(), 1, x, dnn_ws_.ldxc, dnn_ws_, &logit);
         return logit;
     }
 
@@ -210,18 +214,17 @@ private:
 
     const M& m_;
     /// The scratch the Shape does not size, carved from one allocation made by the constructor (never
-    /// while scoring): the DNN's, whose input width comes from the file's features, not from the Shape,
-    /// and each branch's unless the Shape fixes its sizes (BranchState). A fixed branch's scratch lives in
-    /// st_'s elements on the heap, not in Scorer itself, so a Scorer declared on a stack stays small.
+    /// while scoring): each branch's unless the Shape fixes its sizes (BranchState), and the DNN's unless
+    /// it fixes X and the DNN widths (DnnState). Empty for a fully fixed shape. Fixed scratch lives on the
+    /// heap (st_'s elements, DnnState's own allocation), not in Scorer itself, so a Scorer declared on a
+    /// stack stays small.
     AlignedBuffer buf_;
     std::vector<BranchState<S>> st_;  ///< sized by the constructor before carving, never after: no element moves
     std::vector<std::int64_t> ids_;
     std::vector<float> values_;
     std::vector<std::int64_t> one_ids_;
     std::vector<float> one_values_;
-    typename Dnn::Workspace dnn_ws_;
-    float* xc_ = nullptr;  ///< [kBlock][ldxc_]: the candidate part of the DNN input of a block
-    int ldxc_ = 1;
+    DnnState<S> dnn_ws_;
     const bool regression_ = m_.spec().regression();  ///< identity output instead of the sigmoid
     bool user_set_ = false;
 };
@@ -263,12 +266,12 @@ void Scorer<M>::score(const Candidates& cands, float* out) {
         for (int g = 0; g < nb; g += kLanes) {
             const int ng = std::min(kLanes, nb - g);
             const std::size_t first = c0 + static_cast<std::size_t>(g);
-            float* x = xc_ + static_cast<std::ptrdiff_t>(g) * ldxc_;
+            float* x = dnn_ws_.xc + static_cast<std::ptrdiff_t>(g) * dnn_ws_.ldxc;
             if (ng >= kMinLanes) candidate_input_lanes(cands, first, ng, x);
             else
-                for (int c = 0; c < ng; ++c) candidate_input(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * ldxc_, false);
+                for (int c = 0; c < ng; ++c) candidate_input(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * dnn_ws_.ldxc, false);
         }
-        Dnn::candidates(m_.dnn(), nb, xc_, ldxc_, dnn_ws_, dnn_ws_.logits);
+        Dnn::candidates(m_.dnn(), nb, dnn_ws_.xc, dnn_ws_.ldxc, dnn_ws_, dnn_ws_.logits);
         for (int c = 0; c < nb; ++c) out[c0 + static_cast<std::size_t>(c)] = checked_output(dnn_ws_.logits[c]);
     }
 }
@@ -292,18 +295,18 @@ Explanation Scorer<M>::explain(const Candidates& cands, std::size_t c) {
     validate(Candidates{1, cands.ids ? cands.ids + c * cands.id_stride : nullptr, cands.id_stride,
                         cands.values ? cands.values + c * cands.value_stride : nullptr, cands.value_stride});
     Explanation e;
-    candidate_input(cands, c, xc_, false);
-    e.logit = logit_of(xc_);
+    candidate_input(cands, c, dnn_ws_.xc, false);
+    e.logit = logit_of(dnn_ws_.xc);
     e.probability = checked_output(e.logit);
     const auto& br = m_.branches();
     for (std::size_t i = 0; i < br.size(); ++i)
         for (int h = 0; h < br[i].H; ++h) {
             const float* w = weights(i, h);
             const int off = interest_offset(i, h);
-            std::vector<float> saved(xc_ + off, xc_ + off + br[i].D);
-            std::fill(xc_ + off, xc_ + off + br[i].D, 0.0f);
-            const float without = logit_of(xc_);
-            std::copy(saved.begin(), saved.end(), xc_ + off);
+            std::vector<float> saved(dnn_ws_.xc + off, dnn_ws_.xc + off + br[i].D);
+            std::fill(dnn_ws_.xc + off, dnn_ws_.xc + off + br[i].D, 0.0f);
+            const float without = logit_of(dnn_ws_.xc);
+            std::copy(saved.begin(), saved.end(), dnn_ws_.xc + off);
             e.heads.push_back({static_cast<int>(i), h, std::vector<float>(w, w + br[i].L), e.logit - without});
         }
     return e;

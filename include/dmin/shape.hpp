@@ -1,5 +1,5 @@
-// dmin/shape.hpp — compile-time model shapes (dmin::Shape<D, L, H, P, Units<...>, Units<...>>), any size
-// dmin::Dynamic, and the fully runtime-sized dynamic_shape.
+// dmin/shape.hpp — compile-time model shapes (dmin::Shape<D, L, H, P, Units<...>, Units<...>, X>), any
+// size dmin::Dynamic, and the fully runtime-sized dynamic_shape.
 #pragma once
 
 #include <Eigen/Core>
@@ -37,6 +37,11 @@ struct Units {
     static constexpr int at() {
         return detail::unit_at<I, U...>();
     }
+    /// The largest of w and the widths.
+    static constexpr int widest(int w) {
+        ((w = w < U ? U : w), ...);
+        return w;
+    }
 };
 
 /// Widths taken from the weights file.
@@ -47,16 +52,20 @@ struct DynamicUnits {
 };
 
 /// Sizes fixed at compile time: D = model dim of every branch, L = max_len, H = heads, P = pos_emb_dim,
-/// the attention MLP's and the DNN's hidden widths. Any of them may be dmin::Dynamic (DynamicUnits for
-/// the widths). Derived: hd = D / H, FFN = 2·D (FuxiCTR's FFN width), QKV = 3·D, A1 = the attention MLP's
-/// first width.
-/// Vocabulary sizes are always runtime.
-template <int D_, int L_, int H_, int P_ = Dynamic, class AttentionUnits = DynamicUnits, class DnnUnits = DynamicUnits>
+/// the attention MLP's and the DNN's hidden widths, X = the DNN's input width (the concatenated
+/// interests, pools and feature embeddings: the file's dnn_input_dim). Any of them may be dmin::Dynamic
+/// (DynamicUnits for the widths); X comes last and defaults to Dynamic, so a six-argument shape still
+/// names the same model with the DNN's scratch sized at run time. Derived: hd = D / H, FFN = 2·D
+/// (FuxiCTR's FFN width), QKV = 3·D, A1 = the attention MLP's first width.
+/// Vocabulary sizes and the features' count and layout are always runtime.
+template <int D_, int L_, int H_, int P_ = Dynamic, class AttentionUnits = DynamicUnits, class DnnUnits = DynamicUnits,
+          int X_ = Dynamic>
 struct Shape {
     static constexpr int D = D_;
     static constexpr int L = L_;
     static constexpr int H = H_;
     static constexpr int P = P_;
+    static constexpr int X = X_;
     static constexpr int hd = (D_ == Dynamic || H_ == Dynamic) ? Dynamic : D_ / H_;
     static constexpr int FFN = D_ == Dynamic ? Dynamic : 2 * D_;
     static constexpr int QKV = D_ == Dynamic ? Dynamic : 3 * D_;  ///< Q, K and V side by side
@@ -97,6 +106,8 @@ std::vector<std::string> shape_mismatches(const ModelSpec& spec) {
     };
     check_units("attention MLP widths", S::attention_units::fixed, S::attention_units::list(), spec.attention_units);
     check_units("DNN widths", S::dnn_units::fixed, S::dnn_units::list(), spec.dnn_units);
+    if (S::X != Dynamic && S::X != spec.dnn_input_dim)
+        out.push_back(detail::str_cat("X (DNN input width): shape type has ", S::X, ", file has ", spec.dnn_input_dim));
     return out;
 }
 
@@ -110,7 +121,8 @@ inline std::string shape_type_for(const ModelSpec& spec) {
     };
     return "dmin::Shape<" + same([](const BranchSpec& b) { return b.D; }) + ", " + same([](const BranchSpec& b) { return b.L; }) + ", " +
            std::to_string(spec.num_heads) + ", " + (spec.use_pos_emb ? std::to_string(spec.pos_emb_dim) : std::string("0")) +
-           ", dmin::Units<" + detail::units_str(spec.attention_units) + ">, dmin::Units<" + detail::units_str(spec.dnn_units) + ">>";
+           ", dmin::Units<" + detail::units_str(spec.attention_units) + ">, dmin::Units<" + detail::units_str(spec.dnn_units) + ">, " +
+           std::to_string(spec.dnn_input_dim) + ">";
 }
 
 }  // namespace dmin

@@ -41,6 +41,15 @@ struct DnnField {
     bool numeric;
 };
 
+/// The sizes the DNN's scratch depends on: from its weights (DnnWeights::dims), or, for a compile-time
+/// shape that fixes them, from the shape (dmin/dnn_state.hpp).
+struct DnnDims {
+    int in = 1;               ///< the input width (dnn_input_dim)
+    int first_out = 1;        ///< the first layer's output width (1: no hidden layers, the head is first)
+    int widest = 1;           ///< the widest input or output of any layer, the input included
+    int candidate_width = 0;  ///< the permuted input's candidate part (at most `in`)
+};
+
 struct DnnWeights {
     nn::Mlp mlp;                     ///< first layer's input rows permuted like `pieces`
     std::vector<DnnPiece> pieces;    ///< FuxiCTR order
@@ -49,26 +58,32 @@ struct DnnWeights {
     std::vector<int> target_x_sum_pool_offset;  ///< [branch] (−1 without sum pooling)
     std::vector<DnnField> candidate_fields, request_fields;
     const nn::Linear& first() const { return mlp.hidden.empty() ? mlp.head : mlp.hidden[0].lin; }
-    int widest() const { return std::max(mlp.max_width(), first().in); }
+    DnnDims dims() const { return {first().in, first().out, std::max(mlp.max_width(), first().in), candidate_width}; }
 };
 
-/// The DNN's scratch: the request part, one full input row (the reference path), a block's layer outputs.
+/// The DNN's scratch: the request part, one full input row (the reference path), a block's candidate
+/// input rows and its layer outputs.
 struct DnnWorkspace {
     static constexpr int kBlock = 32;  ///< candidates per block (Dnn::kBlock)
     float *hu, *xfull, *y0, *y1, *logits;
+    float* xc;          ///< a block's candidate part of the input: [kBlock][ldxc]
     double* acc;        ///< the reference path's double sums: [ld]
     std::uint32_t* xp;  ///< bf16 pairs of a block's layer input: [kBlock][bf16_pairs(ld)]
-    int ld = 1;  ///< row length of y0, y1
+    int ld = 1;    ///< row length of y0, y1
+    int ldxc = 1;  ///< row length of xc
     template <class A>
-    void carve(A& a, const DnnWeights& w) {
-        ld = w.widest();
-        hu = a.take(static_cast<std::size_t>(w.first().out));
-        xfull = a.take(static_cast<std::size_t>(std::max(1, w.first().in)));
-        y0 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
-        y1 = a.take(std::size_t{kBlock} * static_cast<std::size_t>(ld));
-        logits = a.take(kBlock);
-        acc = reinterpret_cast<double*>(a.take(2 * static_cast<std::size_t>(ld)));  // 64-byte aligned, room for doubles
-        xp = reinterpret_cast<std::uint32_t*>(a.take(std::size_t{kBlock} * static_cast<std::size_t>(kernels::bf16_pairs(ld))));
+    constexpr void carve(A& a, const DnnDims& d) {
+        ld = d.widest;
+        ldxc = std::max(1, d.candidate_width);
+        const auto block = static_cast<std::size_t>(kBlock);
+        hu = a.take(static_cast<std::size_t>(d.first_out));
+        xfull = a.take(static_cast<std::size_t>(std::max(1, d.in)));
+        y0 = a.take(block * static_cast<std::size_t>(ld));
+        y1 = a.take(block * static_cast<std::size_t>(ld));
+        logits = a.take(block);
+        xc = a.take(block * static_cast<std::size_t>(ldxc));
+        acc = a.template take_as<double>(2 * static_cast<std::size_t>(ld));  // 64-byte aligned, room for ld doubles
+        xp = a.template take_as<std::uint32_t>(block * static_cast<std::size_t>(kernels::bf16_pairs(ld)));
     }
 };
 
