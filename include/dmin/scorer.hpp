@@ -177,8 +177,11 @@ private:
         candidate_features(cands, c, x);
     }
 
-    /// candidate_input for n (kMinLanes <= n <= kLanes) consecutive candidates from `first`, rows of x
-    /// dnn_ws_.ldxc apart, with the target attention of all n run together (Target::lanes).
+    /// Row c of a block's candidate inputs that starts at x.
+    float* row(float* x, int c) const { return x + static_cast<std::ptrdiff_t>(c) * dnn_ws_.ldxc; }
+
+    /// candidate_input for n (kMinLanes <= n <= kLanes) consecutive candidates from `first`, into rows of
+    /// x (row()), with the target attention of all n run together (Target::lanes).
     void candidate_input_lanes(const Candidates& cands, std::size_t first, int n, float* x) {
         for (std::size_t i = 0; i < st_.size(); ++i) {
             auto& s = st_[i];
@@ -186,11 +189,11 @@ private:
             // Target embeddings candidate-major in lane_i, then feature-major (lane_t[d·kLanes + c]) for the lanes.
             layers::Embedding::gather_target_rows(m_.embedding(), i, cands, first, n, kLanes, ids_.data(), b.D, s.target.lane_i);
             for (int c = 0; c < n; ++c)
-                target_x_sum_pool(i, s.target.lane_i + static_cast<std::ptrdiff_t>(c) * b.D, x + static_cast<std::ptrdiff_t>(c) * dnn_ws_.ldxc);
+                target_x_sum_pool(i, s.target.lane_i + static_cast<std::ptrdiff_t>(c) * b.D, row(x, c));
             kernels::transpose(s.target.lane_i, b.D, kLanes, b.D, s.target.lane_t, kLanes);
             for (int h = 0; h < b.H; ++h) Target::lanes(b.target[static_cast<std::size_t>(h)], b, s.target, h, n, x + interest_offset(i, h), dnn_ws_.ldxc);
         }
-        for (int c = 0; c < n; ++c) candidate_features(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * dnn_ws_.ldxc);
+        for (int c = 0; c < n; ++c) candidate_features(cands, first + static_cast<std::size_t>(c), row(x, c));
     }
 
     /// Checks every candidate row before any work, so a bad row leaves `out` untouched.
@@ -266,10 +269,10 @@ void Scorer<M>::score(const Candidates& cands, float* out) {
         for (int g = 0; g < nb; g += kLanes) {
             const int ng = std::min(kLanes, nb - g);
             const std::size_t first = c0 + static_cast<std::size_t>(g);
-            float* x = dnn_ws_.xc + static_cast<std::ptrdiff_t>(g) * dnn_ws_.ldxc;
+            float* x = row(dnn_ws_.xc, g);
             if (ng >= kMinLanes) candidate_input_lanes(cands, first, ng, x);
             else
-                for (int c = 0; c < ng; ++c) candidate_input(cands, first + static_cast<std::size_t>(c), x + static_cast<std::ptrdiff_t>(c) * dnn_ws_.ldxc, false);
+                for (int c = 0; c < ng; ++c) candidate_input(cands, first + static_cast<std::size_t>(c), row(x, c), false);
         }
         Dnn::candidates(m_.dnn(), nb, dnn_ws_.xc, dnn_ws_.ldxc, dnn_ws_, dnn_ws_.logits);
         for (int c = 0; c < nb; ++c) out[c0 + static_cast<std::size_t>(c)] = checked_output(dnn_ws_.logits[c]);
