@@ -129,7 +129,7 @@ TEST_CASE("compile-time shapes: a state's scratch is a fixed-size member exactly
     STATIC_REQUIRE(!dmin::BranchState<dmin::Shape<dmin::Dynamic, 50, 4, 8, dmin::Units<80, 40>, dmin::Units<64>>>::owns_scratch);
     STATIC_REQUIRE(!dmin::BranchState<dmin::Shape<32, 50, 4, 8, dmin::DynamicUnits, dmin::Units<64>>>::owns_scratch);
     STATIC_REQUIRE(!dmin::BranchState<dmin::Shape<32, 50, 4, 8, dmin::Units<>, dmin::Units<64>>>::owns_scratch);
-    // The DNN's needs X and its widths; a block of 32 candidates' layer outputs at 512 wide is two 64 KiB rows.
+    // The DNN's needs X and its widths; a 32-candidate block's two layer-output buffers at 512 wide are 64 KiB each.
     STATIC_REQUIRE(dmin::DnnState<Paper>::owns_scratch);
     STATIC_REQUIRE(dmin::DnnState<Paper>::kFloats >= 2 * 32 * 512);
     STATIC_REQUIRE(dmin::DnnState<dmin::Shape<8, 5, 2, 0, dmin::Units<>, dmin::Units<>, 40>>::owns_scratch);  // the head alone
